@@ -1,0 +1,102 @@
+// The netrr command line. Every command maps a NetrrError to one clear line
+// on stderr and an exit status by category (errors.ts); no stack traces for
+// user mistakes.
+
+import { Command, CommanderError, Option } from 'commander';
+import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
+import { bridgeCommand } from './cmd-bridge.ts';
+import { controlCommand } from './cmd-control.ts';
+import { decodeCommand } from './cmd-decode.ts';
+import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
+import { VERSION } from './version.ts';
+
+const EXIT_USAGE = 64;
+
+function intOption(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new NetrrError('ERR_BAD_OPTION', `${name} must be a whole number, not "${v}"`);
+    return Number(v);
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('netrr')
+    .description('The network half of VM record/replay and COLO/Remus fault tolerance, interoperable with QEMU')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+
+  program
+    .command('decode')
+    .description('decode every packet of a pcap/pcapng file (no FILE: a bundled sample capture)')
+    .argument('[file]', 'capture file')
+    .option('--json', 'one JSON object per packet')
+    .option('--summary', 'counts per protocol instead of one line per packet')
+    .option('--vnet-hdr <bytes>', 'each frame starts with a virtio-net header of this many bytes (10, 12, 20)', intOption('--vnet-hdr'))
+    .action(async (file: string | undefined, o: { json?: boolean; summary?: boolean; vnetHdr?: number }) => {
+      await decodeCommand(file, o);
+    });
+
+  const pcap = program.command('pcap').description('inspect and convert capture files');
+  pcap
+    .command('info')
+    .description('format, sections, interfaces, packet and byte counts, time span')
+    .argument('<file>')
+    .option('--json', 'one JSON object')
+    .action(async (file: string, o: { json?: boolean }) => pcapInfoCommand(file, o));
+  pcap
+    .command('cat')
+    .description('one line per record: interface, time, lengths, direction, comments, custom options')
+    .argument('<file>')
+    .option('--json', 'one JSON object per record')
+    .option('--hex', 'include the captured bytes in hex')
+    .action(async (file: string, o: { json?: boolean; hex?: boolean }) => pcapCatCommand(file, o));
+  pcap
+    .command('convert')
+    .description('convert pcap <-> pcapng (format from --to, else from the output extension)')
+    .argument('<input>')
+    .argument('<output>')
+    .addOption(new Option('--to <format>', 'output format').choices(['pcap', 'pcapng']))
+    .action(async (input: string, output: string, o: { to?: string }) => {
+      const { packets } = await pcapConvertCommand(input, output, o);
+      process.stderr.write(`netrr: wrote ${packets} packets to ${output}\n`);
+    });
+
+  program
+    .command('bridge')
+    .description('forward frames between two endpoints (QEMU socket framing), optionally capturing both directions')
+    .requiredOption('--a <spec>', 'first endpoint: unix:PATH[,server=on] | tcp:HOST:PORT[,server=on] | udp:HOST:PORT,remote=HOST:PORT')
+    .requiredOption('--b <spec>', 'second endpoint, same forms')
+    .option('--capture <file>', 'write both directions to a pcapng file')
+    .option('--control <spec>', 'control socket unix:PATH (JSON lines, QMP-like)')
+    .action(async (o: { a: string; b: string; capture?: string; control?: string }) => bridgeCommand(o));
+
+  program
+    .command('control')
+    .description('send one command to a running netrr control socket and print the reply')
+    .argument('<socket>', 'unix:PATH')
+    .argument('<command>', 'e.g. query-status, quit, query-commands')
+    .argument('[arguments]', 'JSON object')
+    .action(async (socket: string, command: string, args: string | undefined) => controlCommand(socket, command, args));
+
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; usage mistakes were already printed.
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (isNetrrError(e)) {
+      process.stderr.write(`netrr: ${e.message} [${e.code}]\n`);
+      return exitCodeFor(e);
+    }
+    throw e;
+  }
+}

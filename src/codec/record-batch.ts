@@ -1,0 +1,56 @@
+// Accumulates encoded records so that a socket gets several records per
+// write() syscall. Each record is copied once, into the batch: the batch is
+// the ownership boundary between the caller's frame and the kernel.
+
+import { encodeRecordInto, recordWireBytes } from './qemu-framing.ts';
+
+/** Default batch size: large enough to amortise a syscall over ~40 full-size frames. */
+export const RECORD_BATCH_BYTES = 64 * 1024;
+
+export class RecordBatch {
+  readonly vnetHdr: boolean;
+  readonly capacity: number;
+  #buf: Uint8Array;
+  #fill = 0;
+  /** Records currently in the batch. */
+  count = 0;
+
+  constructor(vnetHdr: boolean, capacity = RECORD_BATCH_BYTES) {
+    this.vnetHdr = vnetHdr;
+    this.capacity = capacity;
+    this.#buf = new Uint8Array(capacity);
+  }
+
+  get byteLength(): number {
+    return this.#fill;
+  }
+
+  /** True when `frameLength` more bytes fit without taking the batch first. */
+  fits(frameLength: number): boolean {
+    return this.#fill + recordWireBytes(frameLength, this.vnetHdr) <= this.#buf.length;
+  }
+
+  /**
+   * Appends one record. The caller checks fits() first and takes the batch if
+   * not; a record larger than the whole capacity gets a batch of its own size.
+   */
+  append(frame: Uint8Array, vnetHdrLen: number): void {
+    const need = recordWireBytes(frame.length, this.vnetHdr);
+    if (this.#fill + need > this.#buf.length) {
+      if (this.#fill !== 0) throw new RangeError('RecordBatch.append without room: take() first');
+      this.#buf = new Uint8Array(need);
+    }
+    this.#fill = encodeRecordInto(this.#buf, this.#fill, frame, this.vnetHdr, vnetHdrLen);
+    this.count++;
+  }
+
+  /** Hands over the filled bytes (whole records only) and starts a new batch. */
+  take(): Uint8Array | null {
+    if (this.#fill === 0) return null;
+    const out = this.#buf.subarray(0, this.#fill);
+    this.#buf = new Uint8Array(this.capacity);
+    this.#fill = 0;
+    this.count = 0;
+    return out;
+  }
+}

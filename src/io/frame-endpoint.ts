@@ -1,0 +1,58 @@
+// The contract every frame endpoint (stream socket, datagram socket, later
+// tap) offers to what sits on top of it: the compare proxy, the recorder,
+// the filter chain. One frame in, one frame out, each accounted for.
+
+import type { EndpointCounters } from '../engine/frame-counters.ts';
+import type { EndpointSpec } from './endpoint-spec.ts';
+
+export type EndpointEventType = 'listening' | 'connected' | 'disconnected' | 'rejected-peer' | 'error';
+
+export interface EndpointEvent {
+  readonly type: EndpointEventType;
+  readonly endpoint: string;
+  readonly detail?: string;
+  /** Stable error code for type 'error'. */
+  readonly code?: string;
+}
+
+export interface EndpointStatus {
+  readonly name: string;
+  readonly spec: string;
+  readonly connected: boolean;
+  readonly writable: boolean;
+  readonly paused: boolean;
+  /** Actual local address (e.g. the port picked for tcp:…:0). */
+  readonly local: string | undefined;
+  readonly peer: string | undefined;
+  readonly counters: Record<string, unknown>;
+}
+
+export interface FrameEndpoint {
+  readonly name: string;
+  readonly spec: EndpointSpec;
+  readonly counters: EndpointCounters;
+  readonly vnetHdr: boolean;
+  /** Called for each received frame; the view may be kept (its chunk is never reused). */
+  onFrame: (frame: Uint8Array, vnetHdrLen: number) => void;
+  onEvent: (event: EndpointEvent) => void;
+  /** Called when the endpoint becomes writable again after send() reported pressure. */
+  onDrain: () => void;
+  readonly connected: boolean;
+  /** Below the high-water mark: senders should pause their sources when false. */
+  readonly writable: boolean;
+  /** Listen (servers, datagram sockets) or start connecting (clients; does not wait). */
+  start(): Promise<void>;
+  /**
+   * Queue one frame. Returns false when the frame was dropped (the reason is
+   * counted); true when it was accepted. Never throws for bad frames.
+   */
+  send(frame: Uint8Array, vnetHdrLen: number): boolean;
+  /** Stop and restart reading (backpressure toward the peer). */
+  pause(): void;
+  resume(): void;
+  /** Resolves once a peer is connected (rejects after timeoutMs). */
+  waitConnected(timeoutMs: number): Promise<void>;
+  /** Flush whole records, then close. Never closes mid-record. */
+  close(): Promise<void>;
+  status(): EndpointStatus;
+}

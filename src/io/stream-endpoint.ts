@@ -1,0 +1,383 @@
+// Stream socket endpoint (unix or TCP, server or client) speaking QEMU's
+// framing: a -netdev stream/socket peer or a colo-compare / filter-mirror /
+// filter-redirector chardev peer (reference qemu-interop.md §1-2, §4).
+//
+// Servers accept one peer at a time, as QEMU does, and turn extra peers away
+// (counted). Clients reconnect with exponential backoff. Reads pause on
+// request (backpressure toward the peer); writes are batched into one
+// write() per tick and only ever contain whole records.
+
+import { unlinkSync, lstatSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import net from 'node:net';
+import { NetrrError, fromSystemError } from '../errors.ts';
+import { FrameDecoder, NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
+import { RecordBatch } from '../codec/record-batch.ts';
+import { EndpointCounters } from '../engine/frame-counters.ts';
+import type { StreamSpec } from './endpoint-spec.ts';
+import type { EndpointEvent, EndpointStatus, FrameEndpoint } from './frame-endpoint.ts';
+
+/** Above this many unsent bytes the endpoint reports itself not writable. */
+export const STREAM_HIGH_WATER_BYTES = 1024 * 1024;
+/** Above this many unsent bytes new frames are dropped (reason backpressure). */
+export const STREAM_HARD_LIMIT_BYTES = 8 * 1024 * 1024;
+/** First reconnect delay; doubles up to the spec's reconnect-ms. */
+export const RECONNECT_INITIAL_MS = 50;
+/** How long close() waits for the peer to take queued records before destroying. */
+export const CLOSE_GRACE_MS = 2000;
+
+export interface StreamEndpointOptions {
+  readonly name?: string;
+  readonly maxFrameBytes?: number;
+  readonly highWaterBytes?: number;
+  readonly hardLimitBytes?: number;
+  /** File mode for a unix server socket (e.g. 0o600). */
+  readonly socketMode?: number;
+}
+
+const noop = (): void => {};
+
+export class StreamEndpoint implements FrameEndpoint {
+  readonly name: string;
+  readonly spec: StreamSpec;
+  readonly counters = new EndpointCounters();
+  readonly vnetHdr: boolean;
+  readonly maxFrameBytes: number;
+  readonly highWaterBytes: number;
+  readonly hardLimitBytes: number;
+  onFrame: (frame: Uint8Array, vnetHdrLen: number) => void = noop;
+  onEvent: (event: EndpointEvent) => void = noop;
+  onDrain: () => void = noop;
+
+  #socketMode: number | undefined;
+  #decoder: FrameDecoder;
+  #batch: RecordBatch;
+  #batchFrameBytes = 0;
+  #flushScheduled = false;
+  #server: net.Server | null = null;
+  #socket: net.Socket | null = null;
+  #paused = false;
+  #closed = false;
+  #needDrain = false;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  #backoffMs = RECONNECT_INITIAL_MS;
+  #connectWaiters: (() => void)[] = [];
+  #peer: string | undefined;
+  #local: string | undefined;
+  #failedStreak = false;
+
+  constructor(spec: StreamSpec, options: StreamEndpointOptions = {}) {
+    this.spec = spec;
+    this.name = options.name ?? spec.text;
+    this.vnetHdr = spec.vnetHdr;
+    this.maxFrameBytes = options.maxFrameBytes ?? NET_BUFSIZE_BYTES;
+    this.highWaterBytes = options.highWaterBytes ?? STREAM_HIGH_WATER_BYTES;
+    this.hardLimitBytes = options.hardLimitBytes ?? STREAM_HARD_LIMIT_BYTES;
+    this.#socketMode = options.socketMode;
+    this.#decoder = new FrameDecoder({ vnetHdr: spec.vnetHdr, maxFrameBytes: this.maxFrameBytes }, (frame, vnetLen) => {
+      this.counters.rxFrames++;
+      this.counters.rxBytes += frame.length;
+      this.onFrame(frame, vnetLen);
+    });
+    this.#batch = new RecordBatch(spec.vnetHdr);
+  }
+
+  get connected(): boolean {
+    return this.#socket !== null;
+  }
+
+  get writable(): boolean {
+    return this.#socket !== null && this.#pendingBytes() < this.highWaterBytes;
+  }
+
+  #pendingBytes(): number {
+    return (this.#socket?.writableLength ?? 0) + this.#batch.byteLength;
+  }
+
+  async start(): Promise<void> {
+    if (this.spec.server) await this.#listen();
+    else this.#connect();
+  }
+
+  // ---- server side ----
+
+  async #listen(): Promise<void> {
+    const spec = this.spec;
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false });
+    this.#server = server;
+    server.on('connection', (sock) => this.#onAccept(sock));
+    server.on('error', (e) => this.#emit({ type: 'error', endpoint: this.name, detail: String(e), code: 'ERR_IO' }));
+    if (spec.kind === 'unix') removeStaleSocket(spec.path);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => reject(fromSystemError(e, `listen on ${spec.text}`));
+      server.once('error', onError);
+      const done = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      if (spec.kind === 'unix') server.listen(spec.path, done);
+      else server.listen(spec.port, spec.host, done);
+    });
+    if (spec.kind === 'unix' && this.#socketMode !== undefined) await chmod(spec.path, this.#socketMode);
+    const addr = server.address();
+    this.#local = typeof addr === 'string' ? addr : addr === null ? undefined : `${addr.address}:${addr.port}`;
+    this.#emit({ type: 'listening', endpoint: this.name, detail: this.#local ?? '' });
+  }
+
+  /** The TCP port a server listens on (for tcp:HOST:0 specs). */
+  get localPort(): number | undefined {
+    const addr = this.#server?.address();
+    return addr !== null && typeof addr === 'object' ? addr?.port : undefined;
+  }
+
+  #onAccept(sock: net.Socket): void {
+    if (this.#socket !== null || this.#closed) {
+      this.counters.rejectedPeers++;
+      this.#emit({ type: 'rejected-peer', endpoint: this.name, detail: 'a peer is already connected' });
+      sock.destroy();
+      return;
+    }
+    this.#attach(sock);
+  }
+
+  // ---- client side ----
+
+  #connect(): void {
+    if (this.#closed) return;
+    const spec = this.spec;
+    const sock =
+      spec.kind === 'unix' ? net.connect({ path: spec.path }) : net.connect({ host: spec.host, port: spec.port, noDelay: true });
+    let connected = false;
+    sock.once('connect', () => {
+      connected = true;
+      this.#backoffMs = RECONNECT_INITIAL_MS;
+      this.#failedStreak = false;
+      this.#attach(sock);
+    });
+    sock.once('error', (e) => {
+      if (connected) return; // handled by #attach's listeners
+      if (!this.#failedStreak) {
+        this.#failedStreak = true;
+        this.#emit({ type: 'error', endpoint: this.name, detail: `connect failed: ${(e as Error).message}; retrying`, code: 'ERR_CONNECT' });
+      }
+      sock.destroy();
+      this.#scheduleReconnect();
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.spec.server || this.#reconnectTimer !== null) return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.spec.reconnectMs);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      this.#connect();
+    }, delay);
+  }
+
+  // ---- a connected peer ----
+
+  #attach(sock: net.Socket): void {
+    this.#socket = sock;
+    this.#decoder.reset();
+    this.counters.connects++;
+    this.#peer = sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : this.spec.kind === 'unix' ? this.spec.path : undefined;
+    if (this.#paused) sock.pause();
+    sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
+    sock.on('drain', () => this.#checkDrain());
+    sock.on('error', (e) => {
+      this.#emit({ type: 'error', endpoint: this.name, detail: (e as Error).message, code: 'ERR_IO' });
+    });
+    sock.on('close', () => this.#onClose(sock));
+    this.#emit({ type: 'connected', endpoint: this.name, detail: this.#peer ?? '' });
+    const waiters = this.#connectWaiters;
+    this.#connectWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #onData(sock: net.Socket, chunk: Buffer): void {
+    if (sock !== this.#socket) return;
+    const d = this.#decoder;
+    if (d.error !== null) {
+      this.counters.rxDiscardedBytes += chunk.length;
+      return;
+    }
+    const err = d.push(chunk);
+    const c = this.counters;
+    c.rxDrops.zeroLength = d.zeroLengthRecords;
+    c.rxDrops.badVnetHdr = d.badVnetRecords;
+    if (err !== null) {
+      // Unlike QEMU (which stops reading for good), close this connection and
+      // let the peer reconnect: nothing after the bad length can be trusted.
+      c.framingErrors++;
+      c.rxDrops.tooLong++;
+      this.#emit({ type: 'error', endpoint: this.name, detail: err.message, code: err.code });
+      sock.destroy();
+    }
+  }
+
+  #onClose(sock: net.Socket): void {
+    if (sock !== this.#socket) return;
+    this.#socket = null;
+    this.#peer = undefined;
+    this.counters.disconnects++;
+    if (this.#decoder.error === null && !this.#decoder.atBoundary) {
+      this.counters.rxDrops.tornRecord++;
+      this.#emit({ type: 'error', endpoint: this.name, detail: 'peer closed in the middle of a record', code: 'ERR_ENDPOINT_CLOSED' });
+    }
+    this.#decoder.reset();
+    // Frames still batched never reached the peer.
+    const lost = this.#batch.count;
+    if (lost > 0) {
+      this.#batch.take();
+      this.#batchFrameBytes = 0;
+      this.counters.txQueuedFrames -= lost;
+      this.counters.txDrops.noPeer += lost;
+    }
+    this.#emit({ type: 'disconnected', endpoint: this.name });
+    if (!this.#closed && !this.spec.server) this.#scheduleReconnect();
+  }
+
+  // ---- sending ----
+
+  send(frame: Uint8Array, vnetHdrLen: number): boolean {
+    const c = this.counters;
+    if (this.#closed) {
+      c.txDrops.closed++;
+      return false;
+    }
+    if (frame.length === 0 || frame.length > this.maxFrameBytes || vnetHdrLen > frame.length) {
+      c.txDrops.tooLong++;
+      return false;
+    }
+    const sock = this.#socket;
+    if (sock === null) {
+      c.txDrops.noPeer++;
+      return false;
+    }
+    const pending = this.#pendingBytes();
+    if (pending + frame.length > this.hardLimitBytes) {
+      c.txDrops.backpressure++;
+      this.#needDrain = true;
+      return false;
+    }
+    if (!this.#batch.fits(frame.length)) this.#flush();
+    this.#batch.append(frame, vnetHdrLen);
+    this.#batchFrameBytes += frame.length;
+    c.txQueuedFrames++;
+    if (pending + frame.length >= this.highWaterBytes) this.#needDrain = true;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(this.#flushTick);
+    }
+    return true;
+  }
+
+  #flushTick = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    const sock = this.#socket;
+    const n = this.#batch.count;
+    const bytes = this.#batchFrameBytes;
+    const data = this.#batch.take();
+    this.#batchFrameBytes = 0;
+    if (data === null || sock === null) return;
+    const c = this.counters;
+    sock.write(data, (err) => {
+      c.txQueuedFrames -= n;
+      if (err) c.txDrops.writeError += n;
+      else {
+        c.txFrames += n;
+        c.txBytes += bytes;
+      }
+    });
+  }
+
+  #checkDrain(): void {
+    if (this.#needDrain && this.writable) {
+      this.#needDrain = false;
+      this.onDrain();
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#socket?.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#socket?.resume();
+  }
+
+  waitConnected(timeoutMs: number): Promise<void> {
+    if (this.#socket !== null) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#connectWaiters = this.#connectWaiters.filter((w) => w !== done);
+        reject(new NetrrError('ERR_CONNECT', `${this.name}: no peer connected within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.#connectWaiters.push(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    this.#flush();
+    const sock = this.#socket;
+    if (sock !== null) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          sock.destroy();
+        }, CLOSE_GRACE_MS);
+        sock.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        // end() after the queued writes: only whole records are ever in flight.
+        sock.end();
+      });
+    }
+    const server = this.#server;
+    if (server !== null) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (this.spec.kind === 'unix') removeStaleSocket(this.spec.path);
+    }
+  }
+
+  status(): EndpointStatus {
+    return {
+      name: this.name,
+      spec: this.spec.text,
+      connected: this.connected,
+      writable: this.writable,
+      paused: this.#paused,
+      local: this.#local,
+      peer: this.#peer,
+      counters: this.counters.toJSON(),
+    };
+  }
+
+  #emit(e: EndpointEvent): void {
+    this.onEvent(e);
+  }
+}
+
+/** Removes a leftover unix socket file (never a regular file: that is the user's). */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // absent: nothing to remove
+  }
+}
