@@ -92,7 +92,9 @@ export function compareWithTshark(s: PacketSummary, row: TsharkRow): string[] {
   const eq = (name: string, ours: unknown, theirs: string | undefined): void => {
     if (ours === undefined) return;
     if (theirs === undefined) {
-      diffs.push(`${name}: netrr=${String(ours)} tshark=(absent)`);
+      // Where netrr names what is wrong with a header, tshark stops adding
+      // that header's fields: both agree that it is bogus.
+      if (s.malformed === null) diffs.push(`${name}: netrr=${String(ours)} tshark=(absent)`);
       return;
     }
     if (String(ours) !== theirs) diffs.push(`${name}: netrr=${String(ours)} tshark=${theirs}`);
@@ -124,7 +126,9 @@ export function compareWithTshark(s: PacketSummary, row: TsharkRow): string[] {
     eq('ip.id', s.ipId, id === undefined ? undefined : String(Number(id)));
     eq('ip.flags.df', s.ipDf === undefined ? undefined : s.ipDf ? '1' : '0', first(row, 'ip.flags.df'));
     eq('ip.flags.mf', s.ipMf === undefined ? undefined : s.ipMf ? '1' : '0', first(row, 'ip.flags.mf'));
-    eq('ip.frag_offset', s.ipFragOffset, first(row, 'ip.frag_offset'));
+    // tshark 4.0 prints the fragment offset in 8-byte units; netrr in bytes.
+    const fo = first(row, 'ip.frag_offset');
+    eq('ip.frag_offset', s.ipFragOffset, fo === undefined ? undefined : String(Number(fo) * 8));
   } else if (s.ipVersion === 6) {
     eq('ipv6.src', s.ipSrc, first(row, 'ipv6.src'));
     eq('ipv6.dst', s.ipDst, first(row, 'ipv6.dst'));
