@@ -1,0 +1,64 @@
+// A raw socket peer for endpoint tests: writes arbitrary bytes, collects
+// whole records with our decoder (so tests can see exactly what arrived).
+
+import net from 'node:net';
+import { FrameDecoder } from '../../src/codec/qemu-framing.ts';
+
+export class RawPeer {
+  readonly frames: Uint8Array[] = [];
+  readonly vnet: number[] = [];
+  dataEvents = 0;
+  closed = false;
+  readonly decoder: FrameDecoder;
+  sock: net.Socket;
+
+  constructor(sock: net.Socket, vnetHdr = false) {
+    this.sock = sock;
+    this.decoder = new FrameDecoder({ vnetHdr }, (f, v) => {
+      this.frames.push(Uint8Array.from(f));
+      this.vnet.push(v);
+    });
+    sock.on('data', (c: Buffer) => {
+      this.dataEvents++;
+      this.decoder.push(c);
+    });
+    sock.on('close', () => (this.closed = true));
+    sock.on('error', () => {});
+  }
+
+  static connect(opts: { path: string } | { host: string; port: number }, vnetHdr = false): Promise<RawPeer> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(opts as net.NetConnectOpts);
+      s.once('connect', () => resolve(new RawPeer(s, vnetHdr)));
+      s.once('error', reject);
+    });
+  }
+
+  write(b: Uint8Array): Promise<void> {
+    return new Promise((resolve) => this.sock.write(b, () => resolve()));
+  }
+}
+
+/** A server accepting raw peers one by one. */
+export async function rawServer(path: string, vnetHdr = false): Promise<{ server: net.Server; peers: RawPeer[]; close: () => Promise<void> }> {
+  const peers: RawPeer[] = [];
+  const server = net.createServer((s) => peers.push(new RawPeer(s, vnetHdr)));
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    server,
+    peers,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const p of peers) p.sock.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
