@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what netrr needs on a fresh Debian machine and builds it.
+#   scripts/setup.sh          npm packages + build (enough for the CLI)
+#   scripts/setup.sh --system also the Debian packages the tests drive:
+#                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--system" ]]; then
+  need=()
+  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  command -v tshark >/dev/null || need+=(tshark)
+  command -v capinfos >/dev/null || need+=(wireshark-common)
+  command -v passt >/dev/null || need+=(passt)
+  if ((${#need[@]} > 0)); then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
+      exit 1
+    fi
+    echo "setup: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
