@@ -241,3 +241,23 @@ test('UDP endpoint: one frame per datagram, empty datagrams counted, strangers t
   peer.close();
   await ep.close();
 });
+
+test('a client endpoint that receives an oversized length drops that connection and re-establishes it cleanly', async () => {
+  const path = sockPath();
+  const srv = await rawServer(path);
+  const ep = createEndpoint(`unix:${path},reconnect-ms=100`);
+  const got: number[] = [];
+  ep.onFrame = (f) => got.push(f[0]!);
+  await ep.start();
+  await waitFor(() => srv.peers.length === 1);
+  await srv.peers[0]!.write(Buffer.concat([encodeRecord(Uint8Array.of(1)), Buffer.from([0x7f, 0, 0, 0]), encodeRecord(Uint8Array.of(99))]));
+  await waitFor(() => srv.peers.length === 2, 5000, 'client reconnects');
+  await waitFor(() => ep.connected);
+  await srv.peers[1]!.write(encodeRecord(Uint8Array.of(2)));
+  await waitFor(() => got.length === 2);
+  assert.deepEqual(got, [1, 2], 'nothing after the bad length was parsed as a record');
+  assert.equal(ep.counters.framingErrors, 1);
+  assert.equal(ep.counters.connects, 2);
+  await ep.close();
+  await srv.close();
+});

@@ -193,3 +193,32 @@ test('property: pcapng write → read is the identity on packets', () => {
     { numRuns: 300 },
   );
 });
+
+test('pcapng: simple packet blocks, statistics, unknown and custom blocks, binary tsresol, tsoffset', () => {
+  const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+  const le16 = (v: number): number[] => [v & 0xff, v >>> 8];
+  const block = (type: number, body: number[]): number[] => {
+    while (body.length % 4) body.push(0);
+    const total = 12 + body.length;
+    return [...le32(type), ...le32(total), ...body, ...le32(total)];
+  };
+  const shb = block(0x0a0d0d0a, [...le32(0x1a2b3c4d), ...le16(1), ...le16(0), ...le32(0xffffffff), ...le32(0xffffffff)]);
+  // IDB: linktype 1, snaplen 4; if_tsresol 0x81 (2^-1 s), if_tsoffset 100 s.
+  const idb = block(1, [...le16(1), 0, 0, ...le32(4), ...le16(9), ...le16(1), 0x81, 0, 0, 0, ...le16(14), ...le16(8), ...le32(100), ...le32(0), 0, 0, 0, 0]);
+  const spb = block(3, [...le32(6), 1, 2, 3, 4]); // original 6, snaplen 4 → 4 captured
+  const unknown = block(0x0badbeef, [1, 2, 3]);
+  const custom = block(0x00000bad, [...le32(32473), 9, 9]);
+  const epb = block(6, [...le32(0), ...le32(0), ...le32(3), ...le32(2), ...le32(2), 7, 8]); // ts 3 units of 0.5 s
+  const isb = block(5, [...le32(0), ...le32(0), ...le32(0), ...le16(4), ...le16(8), ...le32(10), ...le32(0), ...le16(5), ...le16(8), ...le32(1), ...le32(0), 0, 0, 0, 0]);
+  const { got, stream, error } = readAll(Uint8Array.from([...shb, ...idb, ...spb, ...unknown, ...custom, ...epb, ...isb]), 9);
+  assert.equal(error, null);
+  assert.equal(got.length, 2);
+  assert.deepEqual(got[0]!.data, [1, 2, 3, 4]);
+  assert.equal(got[0]!.orig, 6);
+  assert.deepEqual(got[1]!.data, [7, 8]);
+  assert.equal(got[1]!.sec, 101);
+  assert.equal(got[1]!.nsec, 500_000_000);
+  assert.equal(stream.pcapng!.skippedBlocks, 2);
+  assert.deepEqual(stream.pcapng!.stats.get(0), { received: 10, dropped: 1 });
+  assert.equal(stream.interfaces[0]!.tsUnitsPerSec, 2);
+});
