@@ -4,6 +4,7 @@
 // consumed, so a file reader can stream files larger than memory.
 
 import { NetrrError } from '../errors.ts';
+import { rd32 } from './byte-order.ts';
 import { type CaptureInterface, CaptureRecord } from './capture-record.ts';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
@@ -24,11 +25,6 @@ export interface PcapHeader {
   readonly fcsBytes: number;
 }
 
-function rd32(b: Uint8Array, o: number, le: boolean): number {
-  return le
-    ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0
-    : ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 export function isPcapMagic(b: Uint8Array): boolean {
   if (b.length < 4) return false;

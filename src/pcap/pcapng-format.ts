@@ -4,6 +4,7 @@
 // Like the pcap parser, parse() consumes whole blocks from a window.
 
 import { NetrrError } from '../errors.ts';
+import { rd16, rd32 } from './byte-order.ts';
 import { type CaptureInterface, CaptureRecord } from './capture-record.ts';
 import { div64, divide64 } from './timestamp.ts';
 
@@ -41,15 +42,7 @@ export const BLOCK_MIN_BYTES = 12;
 /** Largest block we accept; larger is corruption (16 MiB of packet plus headroom). */
 export const BLOCK_MAX_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 
-function rd16(b: Uint8Array, o: number, le: boolean): number {
-  return le ? b[o]! | (b[o + 1]! << 8) : (b[o]! << 8) | b[o + 1]!;
-}
 
-export function rd32(b: Uint8Array, o: number, le: boolean): number {
-  return le
-    ? (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0
-    : ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
 
 export function isPcapngMagic(b: Uint8Array): boolean {
   return b.length >= 4 && rd32(b, 0, false) === BT_SHB;
