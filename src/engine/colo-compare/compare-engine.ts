@@ -1,0 +1,580 @@
+// The COLO compare engine: pure, driven by frames and an injected clock.
+// Primary and secondary output go in; primary frames that the secondary
+// matches come out (release); a divergence becomes a checkpoint request.
+//
+// --mode qemu reproduces colo-compare's observable behaviour (reference
+// colo-proxy.md §8) except where that behaviour is a bug (see README):
+// FIFO compare and release for UDP/ICMP/other, release in arrival order at a
+// checkpoint, bounded LRU eviction instead of a table reset, requests that
+// coalesce until the checkpoint is done.
+
+import { PacketView } from '../../packet/packet-view.ts';
+import {
+  ComparePacket,
+  ConnKey,
+  KIND_ARP,
+  KIND_ICMP,
+  KIND_OTHER,
+  KIND_TCP,
+  KIND_UDP,
+  KIND_UNSUPPORTED,
+  type PacketKind,
+  classifyExtended,
+  classifyQemu,
+} from './compare-packet.ts';
+import { type Connection, ConnectionTable, DEFAULT_MAX_CONNECTIONS } from './connection-table.ts';
+
+export type CompareMode = 'qemu' | 'extended';
+
+export type CheckpointCause = 'payload' | 'size' | 'ack' | 'timeout' | 'queue-overflow' | 'memory' | 'table-full';
+
+export interface CompareConfig {
+  readonly mode: CompareMode;
+  /** Age after which an unmatched packet forces a checkpoint (QEMU compare_timeout). */
+  readonly compareTimeoutMs: number;
+  /** Period of the old-packet scan (QEMU expired_scan_cycle); the caller runs scan() at this rate. */
+  readonly expiredScanCycleMs: number;
+  /** Per-connection, per-side queue bound (QEMU max_queue_size; qemu mode holds max+1 like QEMU). */
+  readonly maxQueueSize: number;
+  readonly maxConnections: number;
+  /** Bound on the bytes of all queued packets together. */
+  readonly maxQueuedBytes: number;
+}
+
+export const DEFAULT_COMPARE_TIMEOUT_MS = 3000;
+export const DEFAULT_EXPIRED_SCAN_CYCLE_MS = 1000;
+export const DEFAULT_MAX_QUEUE_SIZE = 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+
+export function compareConfig(partial: Partial<CompareConfig> = {}): CompareConfig {
+  return {
+    mode: partial.mode ?? 'extended',
+    compareTimeoutMs: partial.compareTimeoutMs ?? DEFAULT_COMPARE_TIMEOUT_MS,
+    expiredScanCycleMs: partial.expiredScanCycleMs ?? DEFAULT_EXPIRED_SCAN_CYCLE_MS,
+    maxQueueSize: partial.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+    maxConnections: partial.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxQueuedBytes: partial.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+  };
+}
+
+/** What diverged, for the report written with each checkpoint request. */
+export interface Divergence {
+  readonly cause: CheckpointCause;
+  readonly flow: string;
+  readonly proto: number;
+  /** TCP: sequence range of the primary segment in question. */
+  readonly seq?: readonly [number, number];
+  /** Offset in the compared bytes where the two first differ (payload causes). */
+  readonly firstDiffOffset?: number;
+  readonly primary?: ComparePacket;
+  readonly secondary?: ComparePacket;
+}
+
+export interface CheckpointRequest {
+  readonly cause: CheckpointCause;
+  readonly atMs: number;
+  /** 1 for the first request of an epoch; higher for a repeat while it is not yet done. */
+  readonly attempt: number;
+  readonly divergence: Divergence;
+}
+
+export interface CompareSink {
+  /** A primary frame leaves (the view is owned by the engine's copy or the caller's frame). */
+  release(frame: Uint8Array, vnetHdrLen: number): void;
+  checkpoint(request: CheckpointRequest): void;
+}
+
+/** Why a primary frame was released. */
+export class ReleaseCounters {
+  matched = 0;
+  /** QEMU forwards these uncompared: non-IPv4, VLAN, runts (qemu mode). */
+  unsupported = 0;
+  /** TCP segments without payload (SYN/FIN/pure ACK) released at once. */
+  noPayload = 0;
+  /** TCP data already covered by compared sequence space. */
+  alreadyCompared = 0;
+  /** Released by a checkpoint flush. */
+  flushed = 0;
+  /** Released when the connection table evicted a busy connection. */
+  evicted = 0;
+  /** Released uncompared after failover (no secondary any more). */
+  failover = 0;
+}
+
+export class SecondaryCounters {
+  matched = 0;
+  /** Dropped: a frame the primary side would forward uncompared. */
+  unsupported = 0;
+  noPayload = 0;
+  alreadyCompared = 0;
+  flushed = 0;
+  evicted = 0;
+  queueFull = 0;
+  memory = 0;
+  failover = 0;
+}
+
+export class CompareCounters {
+  primaryIn = 0;
+  secondaryIn = 0;
+  readonly released = new ReleaseCounters();
+  /** Primary frames dropped: queue full or memory bound (never released). */
+  primaryQueueFull = 0;
+  primaryMemory = 0;
+  readonly secondary = new SecondaryCounters();
+  checkpointRequests = 0;
+  checkpointRepeats = 0;
+  /** Inconsistencies seen while a request was already pending. */
+  coalesced = 0;
+  checkpointsDone = 0;
+  readonly causes: Record<CheckpointCause, number> = { payload: 0, size: 0, ack: 0, timeout: 0, 'queue-overflow': 0, memory: 0, 'table-full': 0 };
+
+  releasedTotal(): number {
+    const r = this.released;
+    return r.matched + r.unsupported + r.noPayload + r.alreadyCompared + r.flushed + r.evicted + r.failover;
+  }
+
+  secondaryConsumed(): number {
+    const s = this.secondary;
+    return s.matched + s.unsupported + s.noPayload + s.alreadyCompared + s.flushed + s.evicted + s.queueFull + s.memory + s.failover;
+  }
+}
+
+/** (int32)(a - b) > 0: a is after b in sequence space. */
+function after(a: number, b: number): boolean {
+  return ((a - b) | 0) > 0;
+}
+
+function bytesEqual(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
+  if (len < 0 || ao + len > a.length || bo + len > b.length) return false;
+  for (let i = 0; i < len; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}
+
+function firstDiff(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
+  const n = Math.min(a.length - ao, b.length - bo);
+  for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return i;
+  return n;
+}
+
+const FREE_PRIMARY = 1;
+const FREE_SECONDARY = 2;
+
+export class CompareEngine {
+  readonly config: CompareConfig;
+  readonly counters = new CompareCounters();
+  readonly table: ConnectionTable;
+  #sink: CompareSink;
+  #key = new ConnKey();
+  #view = new PacketView();
+  #arrival = 0;
+  #queuedBytes = 0;
+  #queuedPrimary = 0;
+  #queuedSecondary = 0;
+  #pending: CheckpointRequest | null = null;
+  #failover = false;
+  /** Time of the latest input, for requests raised from inside eviction. */
+  #now = 0;
+  /** Set during a TCP compare pass: the mark function's reason for a miscompare. */
+  #tcpMissCause: CheckpointCause = 'payload';
+
+  constructor(config: CompareConfig, sink: CompareSink) {
+    this.config = config;
+    this.#sink = sink;
+    this.table = new ConnectionTable(config.maxConnections);
+  }
+
+  get queuedPrimary(): number {
+    return this.#queuedPrimary;
+  }
+
+  get queuedSecondary(): number {
+    return this.#queuedSecondary;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  get checkpointPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  get failedOver(): boolean {
+    return this.#failover;
+  }
+
+  #classify(frame: Uint8Array, vnetHdrLen: number): PacketKind {
+    if (this.config.mode === 'qemu') return classifyQemu(frame, vnetHdrLen, this.#key);
+    return classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
+  }
+
+  primaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
+    const c = this.counters;
+    c.primaryIn++;
+    this.#now = nowMs;
+    if (this.#failover) {
+      c.released.failover++;
+      this.#sink.release(frame, vnetHdrLen);
+      return;
+    }
+    const kind = this.#classify(frame, vnetHdrLen);
+    if (kind === KIND_UNSUPPORTED) {
+      c.released.unsupported++;
+      this.#sink.release(frame, vnetHdrLen);
+      return;
+    }
+    const conn = this.table.get(this.#key, this.#evict);
+    if (!this.#admit(conn.primary.length, frame.length, true, conn, nowMs)) return;
+    const p = this.#enqueue(conn, true, frame, vnetHdrLen, kind, nowMs);
+    if (kind === KIND_TCP) this.#trackAck(conn, p, true);
+    this.#compare(conn, nowMs);
+  }
+
+  secondaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
+    const c = this.counters;
+    c.secondaryIn++;
+    this.#now = nowMs;
+    if (this.#failover) {
+      c.secondary.failover++;
+      return;
+    }
+    const kind = this.#classify(frame, vnetHdrLen);
+    if (kind === KIND_UNSUPPORTED) {
+      c.secondary.unsupported++;
+      return;
+    }
+    const conn = this.table.get(this.#key, this.#evict);
+    if (!this.#admit(conn.secondary.length, frame.length, false, conn, nowMs)) return;
+    const p = this.#enqueue(conn, false, frame, vnetHdrLen, kind, nowMs);
+    if (kind === KIND_TCP) this.#trackAck(conn, p, false);
+    this.#compare(conn, nowMs);
+  }
+
+  /** Queue-size and memory bounds; counts and reports a refusal. */
+  #admit(queueLength: number, bytes: number, primary: boolean, conn: Connection, nowMs: number): boolean {
+    const cfg = this.config;
+    const c = this.counters;
+    // QEMU admits while the queue holds ≤ max packets, so max+1 fit; extended mode holds max.
+    const full = cfg.mode === 'qemu' ? queueLength > cfg.maxQueueSize : queueLength >= cfg.maxQueueSize;
+    if (full) {
+      if (primary) c.primaryQueueFull++;
+      else c.secondary.queueFull++;
+      // QEMU only traces this drop; extended mode asks for a checkpoint to resynchronise.
+      if (cfg.mode === 'extended') this.#request('queue-overflow', nowMs, { cause: 'queue-overflow', flow: conn.describe(), proto: conn.proto });
+      return false;
+    }
+    if (this.#queuedBytes + bytes > cfg.maxQueuedBytes) {
+      if (primary) c.primaryMemory++;
+      else c.secondary.memory++;
+      this.#request('memory', nowMs, { cause: 'memory', flow: conn.describe(), proto: conn.proto });
+      return false;
+    }
+    return true;
+  }
+
+  #enqueue(conn: Connection, primary: boolean, frame: Uint8Array, vnetHdrLen: number, kind: PacketKind, nowMs: number): ComparePacket {
+    const key = this.#key;
+    // The queue owns its packets: copy out of the socket chunk (which may be 64 KiB for a 60-byte frame).
+    const p = new ComparePacket(frame.slice(), vnetHdrLen, nowMs, this.#arrival++);
+    p.kind = kind;
+    const d = p.data;
+    if (kind === KIND_TCP) {
+      const l4 = key.l4Offset;
+      p.tcpSeq = ((d[l4 + 4]! << 24) | (d[l4 + 5]! << 16) | (d[l4 + 6]! << 8) | d[l4 + 7]!) >>> 0;
+      p.tcpAck = ((d[l4 + 8]! << 24) | (d[l4 + 9]! << 16) | (d[l4 + 10]! << 8) | d[l4 + 11]!) >>> 0;
+      p.tcpFlags = d[l4 + 13]!;
+      p.headerSize = l4 + (d[l4 + 12]! >> 4) * 4;
+      // QEMU counts everything after the TCP header as payload (Ethernet padding too); extended
+      // mode stops at the IP datagram's end.
+      const end = this.config.mode === 'qemu' ? d.length : Math.min(d.length, this.#view.ipEnd);
+      p.payloadSize = Math.max(0, end - p.headerSize);
+      p.seqEnd = (p.tcpSeq + p.payloadSize) >>> 0;
+    } else if (kind === KIND_UDP || kind === KIND_ICMP) {
+      // QEMU starts at vnet + ETH_HLEN + IHL·4 whatever the L2 length; extended mode at the real L4 offset.
+      p.cmpOffset = this.config.mode === 'qemu' ? vnetHdrLen + 14 + key.ipHeaderLen : key.l4Offset;
+    } else if (kind === KIND_ARP) {
+      p.cmpOffset = key.l3Offset;
+    } else {
+      p.cmpOffset = vnetHdrLen;
+    }
+    if (primary) {
+      if (kind === KIND_TCP) conn.primary.insertBySeq(p);
+      else conn.primary.push(p);
+      this.#queuedPrimary++;
+    } else {
+      if (kind === KIND_TCP) conn.secondary.insertBySeq(p);
+      else conn.secondary.push(p);
+      this.#queuedSecondary++;
+    }
+    this.#queuedBytes += d.length;
+    return p;
+  }
+
+  #trackAck(conn: Connection, p: ComparePacket, primary: boolean): void {
+    const prev = primary ? conn.pack : conn.sack;
+    // QEMU's `ack - max > 0` is unsigned: it keeps the latest differing ACK. Extended mode keeps a wrap-aware maximum.
+    const next = this.config.mode === 'qemu' ? p.tcpAck : prev === 0 || after(p.tcpAck, prev) ? p.tcpAck : prev;
+    if (primary) conn.pack = next;
+    else conn.sack = next;
+  }
+
+  #compare(conn: Connection, nowMs: number): void {
+    if (conn.kind === KIND_TCP) this.#compareTcp(conn, nowMs);
+    else this.#compareDatagrams(conn, nowMs);
+  }
+
+  #releasePrimary(p: ComparePacket): void {
+    this.#queuedPrimary--;
+    this.#queuedBytes -= p.data.length;
+    this.#sink.release(p.data, p.vnetHdrLen);
+  }
+
+  #dropSecondary(p: ComparePacket): void {
+    this.#queuedSecondary--;
+    this.#queuedBytes -= p.data.length;
+  }
+
+  // reference colo-proxy.md §8.4, colo_compare_tcp: the lowest-sequence packets of each side are compared.
+  #compareTcp(conn: Connection, nowMs: number): void {
+    const c = this.counters;
+    const minAck = this.config.mode === 'qemu' ? Math.min(conn.pack, conn.sack) : after(conn.pack, conn.sack) ? conn.sack : conn.pack;
+    const pq = conn.primary;
+    const sq = conn.secondary;
+    let p: ComparePacket | undefined;
+    for (;;) {
+      // label pri:
+      p = pq.shift();
+      if (p === undefined) return;
+      for (;;) {
+        // label sec:
+        const s = sq.shift();
+        if (s === undefined) {
+          pq.unshift(p!);
+          return;
+        }
+        let pl: ComparePacket | null = p!;
+        if (pl.tcpSeq === pl.seqEnd) {
+          c.released.noPayload++;
+          this.#releasePrimary(pl);
+          pl = null;
+        }
+        if (pl !== null && conn.compareSeq !== 0 && !after(pl.seqEnd, conn.compareSeq)) {
+          c.released.alreadyCompared++;
+          this.#releasePrimary(pl);
+          pl = null;
+        }
+        if (s.tcpSeq === s.seqEnd || (conn.compareSeq !== 0 && !after(s.seqEnd, conn.compareSeq))) {
+          if (s.tcpSeq === s.seqEnd) c.secondary.noPayload++;
+          else c.secondary.alreadyCompared++;
+          this.#dropSecondary(s);
+          if (pl === null) break; // goto pri
+          p = pl;
+          continue; // goto sec
+        }
+        if (pl === null) {
+          sq.unshift(s);
+          break; // goto pri
+        }
+        const mark = this.#markTcp(pl, s, minAck);
+        if (mark === FREE_PRIMARY) {
+          conn.compareSeq = pl.seqEnd;
+          c.released.matched++;
+          this.#releasePrimary(pl);
+          sq.unshift(s);
+          break;
+        }
+        if (mark === FREE_SECONDARY) {
+          conn.compareSeq = s.seqEnd;
+          c.secondary.matched++;
+          this.#dropSecondary(s);
+          p = pl;
+          continue;
+        }
+        if (mark === (FREE_PRIMARY | FREE_SECONDARY)) {
+          conn.compareSeq = pl.seqEnd;
+          c.released.matched++;
+          this.#releasePrimary(pl);
+          c.secondary.matched++;
+          this.#dropSecondary(s);
+          break;
+        }
+        pq.unshift(pl);
+        sq.unshift(s);
+        const cause = this.#tcpMissCause;
+        this.#request(cause, nowMs, {
+          cause,
+          flow: conn.describe(),
+          proto: conn.proto,
+          seq: [pl.tcpSeq, pl.seqEnd],
+          firstDiffOffset: firstDiff(pl.data, pl.headerSize + pl.offset, s.data, s.headerSize + s.offset),
+          primary: pl,
+          secondary: s,
+        });
+        return;
+      }
+    }
+  }
+
+  // colo_mark_tcp_pkt; bounds-checked where QEMU's memcmp would read past a shorter segment.
+  #markTcp(p: ComparePacket, s: ComparePacket, maxAck: number): number {
+    if (p.tcpSeq === s.tcpSeq && p.seqEnd === s.seqEnd && bytesEqual(p.data, p.headerSize, s.data, s.headerSize, p.payloadSize)) {
+      return FREE_PRIMARY | FREE_SECONDARY;
+    }
+    if (!after(p.seqEnd, s.seqEnd)) {
+      const len = p.payloadSize - p.offset;
+      if (bytesEqual(p.data, p.headerSize + p.offset, s.data, s.headerSize + s.offset, len)) {
+        if (!after(p.tcpAck, maxAck)) {
+          s.offset += len;
+          return FREE_PRIMARY;
+        }
+        // The secondary has not acknowledged what the primary's ACK covers yet.
+        this.#tcpMissCause = 'ack';
+        return 0;
+      }
+    } else {
+      const len = s.payloadSize - s.offset;
+      if (bytesEqual(p.data, p.headerSize + p.offset, s.data, s.headerSize + s.offset, len)) {
+        p.offset += len;
+        return FREE_SECONDARY;
+      }
+    }
+    this.#tcpMissCause = 'payload';
+    return 0;
+  }
+
+  // colo_compare_packet, but FIFO: the oldest primary is compared first (upstream pops the newest).
+  #compareDatagrams(conn: Connection, nowMs: number): void {
+    const c = this.counters;
+    const pq = conn.primary;
+    const sq = conn.secondary;
+    while (pq.length > 0 && sq.length > 0) {
+      const p = pq.front()!;
+      let hit = -1;
+      for (let i = 0; i < sq.length; i++) {
+        const s = sq.at(i)!;
+        if (s.data.length === p.data.length && bytesEqual(p.data, p.cmpOffset, s.data, p.cmpOffset, p.data.length - p.cmpOffset)) {
+          hit = i;
+          break;
+        }
+      }
+      if (hit < 0) {
+        const s = sq.front()!;
+        const cause: CheckpointCause = s.data.length !== p.data.length ? 'size' : 'payload';
+        this.#request(cause, nowMs, {
+          cause,
+          flow: conn.describe(),
+          proto: conn.proto,
+          firstDiffOffset: firstDiff(p.data, p.cmpOffset, s.data, p.cmpOffset),
+          primary: p,
+          secondary: s,
+        });
+        return;
+      }
+      pq.shift();
+      const s = sq.removeAt(hit);
+      c.released.matched++;
+      this.#releasePrimary(p);
+      c.secondary.matched++;
+      this.#dropSecondary(s);
+    }
+  }
+
+  /** Emits a checkpoint request, or coalesces it into the pending one. */
+  #request(cause: CheckpointCause, nowMs: number, divergence: Divergence): void {
+    const c = this.counters;
+    if (this.#pending !== null) {
+      c.coalesced++;
+      return;
+    }
+    c.checkpointRequests++;
+    c.causes[cause]++;
+    this.#pending = { cause, atMs: nowMs, attempt: 1, divergence };
+    this.#sink.checkpoint(this.#pending);
+  }
+
+  /**
+   * The old-packet scan (colo_old_packet_check): the first connection, in
+   * creation order, holding a packet older than compareTimeoutMs yields one
+   * request. While a request is pending and not done for compareTimeoutMs,
+   * it is repeated (the checkpointer may have missed it).
+   */
+  scan(nowMs: number): void {
+    const timeout = this.config.compareTimeoutMs;
+    const pending = this.#pending;
+    if (pending !== null) {
+      if (nowMs - pending.atMs >= timeout) {
+        this.counters.checkpointRepeats++;
+        this.#pending = { ...pending, atMs: nowMs, attempt: pending.attempt + 1 };
+        this.#sink.checkpoint(this.#pending);
+      }
+      return;
+    }
+    if (this.#queuedPrimary === 0 && this.#queuedSecondary === 0) return;
+    let oldest: Connection | null = null;
+    for (const conn of this.table) {
+      if (!conn.busy) continue;
+      const t = Math.min(conn.primary.oldestMs(), conn.secondary.oldestMs());
+      if (nowMs - t > timeout && (oldest === null || conn.serial < oldest.serial)) oldest = conn;
+    }
+    if (oldest !== null) {
+      const p = oldest.primary.front();
+      const s = oldest.secondary.front();
+      const d: Divergence = { cause: 'timeout', flow: oldest.describe(), proto: oldest.proto, ...(p !== undefined ? { primary: p } : {}), ...(s !== undefined ? { secondary: s } : {}) };
+      this.#request('timeout', nowMs, d);
+    }
+  }
+
+  /**
+   * The checkpoint is done (COLO_CHECKPOINT, QMP RESUME, control command):
+   * release every queued primary in arrival order, drop every queued
+   * secondary, keep connection state (compare_seq, ACKs) as QEMU does.
+   */
+  checkpointDone(): void {
+    const c = this.counters;
+    const primaries: ComparePacket[] = [];
+    for (const conn of this.table) {
+      if (!conn.busy) continue;
+      for (const p of conn.primary.drain()) primaries.push(p);
+      for (const s of conn.secondary.drain()) {
+        c.secondary.flushed++;
+        this.#dropSecondary(s);
+      }
+    }
+    primaries.sort((a, b) => a.arrival - b.arrival);
+    for (const p of primaries) {
+      c.released.flushed++;
+      this.#releasePrimary(p);
+    }
+    c.checkpointsDone++;
+    this.#pending = null;
+  }
+
+  /** The secondary is gone: flush, then pass primary output through uncompared. */
+  failover(): void {
+    this.checkpointDone();
+    this.#failover = true;
+  }
+
+  #evict = (conn: Connection): void => {
+    if (!conn.busy) return;
+    // Never silently: its primaries go out in arrival order, its secondaries are counted,
+    // and the replicas are asked to resynchronise.
+    const c = this.counters;
+    for (const p of conn.primary.drain()) {
+      c.released.evicted++;
+      this.#releasePrimary(p);
+    }
+    for (const s of conn.secondary.drain()) {
+      c.secondary.evicted++;
+      this.#dropSecondary(s);
+    }
+    this.#request('table-full', this.#now, { cause: 'table-full', flow: conn.describe(), proto: conn.proto });
+  };
+
+
+  /** Kinds, for reports. */
+  static kindName(k: PacketKind): string {
+    return k === KIND_TCP ? 'tcp' : k === KIND_UDP ? 'udp' : k === KIND_ICMP ? 'icmp' : k === KIND_ARP ? 'arp' : k === KIND_OTHER ? 'other' : 'unsupported';
+  }
+}
