@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
 import { bridgeCommand } from './cmd-bridge.ts';
+import { compareCommand } from './cmd-compare.ts';
 import { controlCommand } from './cmd-control.ts';
 import { decodeCommand } from './cmd-decode.ts';
 import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
@@ -70,6 +71,26 @@ export function buildProgram(): Command {
     .option('--capture <file>', 'write both directions to a pcapng file')
     .option('--control <spec>', 'control socket unix:PATH (JSON lines, QMP-like)')
     .action(async (o: { a: string; b: string; capture?: string; control?: string }) => bridgeCommand(o));
+
+  program
+    .command('compare')
+    .description("COLO compare proxy in place of QEMU's colo-compare: releases primary output the secondary matches, requests a checkpoint on divergence")
+    .requiredOption('--primary-in <spec>', "primary guest's output (QEMU filter-mirror outdev peer): unix:PATH[,server=on] | tcp:HOST:PORT[,server=on]")
+    .requiredOption('--secondary-in <spec>', "secondary guest's output (filter-redirector outdev peer)")
+    .requiredOption('--outdev <spec>', 'where released primary frames go (filter-redirector indev peer)')
+    .option('--notify-dev <spec>', 'Xen COLO notify channel (DO_CHECKPOINT out; COLO_CHECKPOINT in)')
+    .option('--qmp <spec>', "primary QEMU's QMP socket: request checkpoints via x-checkpoint-delay, flush on STOP→RESUME")
+    .option('--vnet-hdr-support', 'records carry the vnet_hdr_len field (as QEMU vnet_hdr_support=on)')
+    .option('--compare-timeout <ms>', 'unmatched packet age that forces a checkpoint (default 3000)', intOption('--compare-timeout'))
+    .option('--expired-scan-cycle <ms>', 'old-packet scan period (default 1000)', intOption('--expired-scan-cycle'))
+    .option('--max-queue-size <n>', 'per-connection queue bound (default 1024)', intOption('--max-queue-size'))
+    .option('--max-connections <n>', 'connection table bound, LRU (default 16384)', intOption('--max-connections'))
+    .option('--max-queued-bytes <n>', 'bound on all queued bytes (default 256 MiB)', intOption('--max-queued-bytes'))
+    .addOption(new Option('--mode <mode>', 'qemu: QEMU 7.2 parity (bugs fixed, see README); extended: IPv6, VLAN, ARP compared').choices(['qemu', 'extended']).default('extended'))
+    .option('--report <file>', 'append one JSON line per checkpoint request')
+    .option('--report-pcap <file>', 'pcapng of the frames behind each checkpoint request')
+    .option('--control <spec>', 'control socket unix:PATH')
+    .action(async (o: Parameters<typeof compareCommand>[0]) => compareCommand(o));
 
   program
     .command('control')

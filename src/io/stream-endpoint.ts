@@ -33,6 +33,12 @@ export interface StreamEndpointOptions {
   readonly hardLimitBytes?: number;
   /** File mode for a unix server socket (e.g. 0o600). */
   readonly socketMode?: number;
+  /**
+   * Whether records we send carry the vnet field, when it differs from what we
+   * receive: colo-compare's notify_dev reads the field (with vnet_hdr_support)
+   * but never writes it (reference colo-proxy.md §8.9).
+   */
+  readonly txVnetHdr?: boolean;
 }
 
 const noop = (): void => {};
@@ -79,7 +85,7 @@ export class StreamEndpoint implements FrameEndpoint {
       this.counters.rxBytes += frame.length;
       this.onFrame(frame, vnetLen);
     });
-    this.#batch = new RecordBatch(spec.vnetHdr);
+    this.#batch = new RecordBatch(options.txVnetHdr ?? spec.vnetHdr);
   }
 
   get connected(): boolean {

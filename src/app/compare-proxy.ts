@@ -1,0 +1,222 @@
+// netrr compare: stands where QEMU's colo-compare object stands. Owns the
+// primary-in, secondary-in and out chardev sockets (and optionally notify_dev),
+// feeds the pure compare engine, releases what it releases, and turns its
+// checkpoint requests into Xen notify messages, QMP kicks and control events.
+
+import { appendFile } from 'node:fs/promises';
+import { NetrrError } from '../errors.ts';
+import { encodeNotify, parseNotify } from '../codec/xen-notify.ts';
+import type { ControlServer } from '../control/control-server.ts';
+import { QmpClient } from '../control/qmp-client.ts';
+import { type CheckpointRequest, CompareEngine, type CompareConfig } from '../engine/colo-compare/compare-engine.ts';
+import { divergenceRecord } from '../engine/colo-compare/divergence-record.ts';
+import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { CaptureSink } from '../io/capture-sink.ts';
+import { parseEndpointSpec } from '../io/endpoint-spec.ts';
+import type { EndpointEvent, FrameEndpoint } from '../io/frame-endpoint.ts';
+import { createEndpoint } from '../io/open-endpoint.ts';
+import { StreamEndpoint } from '../io/stream-endpoint.ts';
+import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
+
+export interface CompareProxyOptions {
+  readonly primaryIn: string;
+  readonly secondaryIn: string;
+  readonly outdev: string;
+  readonly notifyDev?: string;
+  readonly qmp?: string;
+  readonly vnetHdrSupport: boolean;
+  readonly config: CompareConfig;
+  /** JSON lines, one per checkpoint request. */
+  readonly report?: string;
+  /** pcapng of the frames involved in each divergence. */
+  readonly reportPcap?: string;
+  readonly clock?: Clock;
+}
+
+function withVnet(spec: string, on: boolean): string {
+  return on && !/vnet[-_]hdr/.test(spec) ? `${spec},vnet-hdr=on` : spec;
+}
+
+export class CompareProxy {
+  readonly engine: CompareEngine;
+  readonly primary: FrameEndpoint;
+  readonly secondary: FrameEndpoint;
+  readonly out: FrameEndpoint;
+  readonly notify: FrameEndpoint | null;
+  qmp: QmpClient | null = null;
+  control: ControlServer | null = null;
+  onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  /** Notify records we could not interpret. */
+  notifyErrors = 0;
+  reportsWritten = 0;
+  #opts: CompareProxyOptions;
+  #clock: Clock;
+  #scanTimer: NodeJS.Timeout | null = null;
+  #pcap: CaptureSink | null = null;
+  #reportChain: Promise<void> = Promise.resolve();
+  #qmpStopped = false;
+
+  constructor(opts: CompareProxyOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    const v = opts.vnetHdrSupport;
+    this.primary = createEndpoint(withVnet(opts.primaryIn, v), { name: 'primary-in' });
+    this.secondary = createEndpoint(withVnet(opts.secondaryIn, v), { name: 'secondary-in' });
+    this.out = createEndpoint(withVnet(opts.outdev, v), { name: 'outdev' });
+    if (opts.notifyDev !== undefined) {
+      const spec = parseEndpointSpec(withVnet(opts.notifyDev, v));
+      if (spec.kind === 'udp') throw new NetrrError('ERR_BAD_ENDPOINT_SPEC', '--notify-dev must be a stream socket (unix: or tcp:)');
+      // Incoming notify records carry the vnet field with vnet_hdr_support; outgoing never do.
+      this.notify = new StreamEndpoint(spec, { name: 'notify-dev', txVnetHdr: false });
+    } else this.notify = null;
+    this.engine = new CompareEngine(opts.config, {
+      release: (frame, vnetLen) => this.out.send(frame, vnetLen),
+      checkpoint: (req) => this.#onCheckpointRequest(req),
+    });
+  }
+
+  get endpoints(): FrameEndpoint[] {
+    return [this.primary, this.secondary, this.out, ...(this.notify !== null ? [this.notify] : [])];
+  }
+
+  async start(): Promise<void> {
+    const e = this.engine;
+    const clock = this.#clock;
+    this.primary.onFrame = (f, v) => {
+      e.primaryIn(f, v, clock.nowMs());
+      this.#applyBackpressure();
+    };
+    this.secondary.onFrame = (f, v) => {
+      e.secondaryIn(f, v, clock.nowMs());
+      this.#applyBackpressure();
+    };
+    this.out.onDrain = () => {
+      this.primary.resume();
+      this.secondary.resume();
+    };
+    for (const ep of this.endpoints) ep.onEvent = (ev) => this.#endpointEvent(ev);
+    if (this.notify !== null) this.notify.onFrame = (f) => this.#onNotify(f);
+    if (this.#opts.reportPcap !== undefined) {
+      this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: 'netrr compare divergence report: frames of each checkpoint request' });
+      this.#pcap.addInterface({ linkType: LINKTYPE_ETHERNET, name: 'primary', description: 'primary_in' });
+      this.#pcap.addInterface({ linkType: LINKTYPE_ETHERNET, name: 'secondary', description: 'secondary_in' });
+    }
+    if (this.#opts.qmp !== undefined) await this.#connectQmp(this.#opts.qmp);
+    // Output first: QEMU's peers drop what they send while out has no client; we do the same.
+    await this.out.start();
+    if (this.notify !== null) await this.notify.start();
+    await this.primary.start();
+    await this.secondary.start();
+    this.#scanTimer = setInterval(() => e.scan(clock.nowMs()), this.#opts.config.expiredScanCycleMs);
+    this.#scanTimer.unref();
+  }
+
+  #applyBackpressure(): void {
+    if (!this.out.writable && this.out.connected) {
+      this.primary.pause();
+      this.secondary.pause();
+    }
+  }
+
+  #endpointEvent(ev: EndpointEvent): void {
+    const data: Record<string, unknown> = { endpoint: ev.endpoint };
+    if (ev.detail !== undefined) data.detail = ev.detail;
+    if (ev.code !== undefined) data.code = ev.code;
+    this.onEvent(`ENDPOINT_${ev.type.toUpperCase().replace('-', '_')}`, data);
+  }
+
+  #onNotify(payload: Uint8Array): void {
+    let msg;
+    try {
+      msg = parseNotify(payload);
+    } catch (err) {
+      this.notifyErrors++;
+      this.onEvent('NOTIFY_ERROR', { detail: (err as Error).message });
+      return;
+    }
+    if (msg === 'COLO_USERSPACE_PROXY_INIT') this.notify!.send(encodeNotify('COLO_COMPARE_GET_XEN_INIT').subarray(4), 0);
+    else if (msg === 'COLO_CHECKPOINT') this.checkpointDone('notify');
+    else {
+      this.notifyErrors++;
+      this.onEvent('NOTIFY_ERROR', { detail: `unexpected ${msg} from the COLO frame` });
+    }
+  }
+
+  async #connectQmp(spec: string): Promise<void> {
+    const qmp = await QmpClient.connect(spec);
+    // STOP → RESUME brackets the primary's checkpoint; flush on RESUME (later than QEMU's own flush point, hence safe).
+    qmp.onEvent = (ev) => {
+      if (ev.event === 'STOP') this.#qmpStopped = true;
+      else if (ev.event === 'RESUME' && this.#qmpStopped) {
+        this.#qmpStopped = false;
+        this.checkpointDone('qmp');
+      }
+    };
+    this.qmp = qmp;
+  }
+
+  #onCheckpointRequest(req: CheckpointRequest): void {
+    if (this.notify !== null && this.notify.connected) this.notify.send(encodeNotify('DO_CHECKPOINT').subarray(4), 0);
+    if (this.qmp !== null) {
+      this.qmp.kickCheckpoint().catch((err: unknown) => this.onEvent('QMP_ERROR', { detail: String(err) }));
+    }
+    const record = divergenceRecord(req, [], new Date(req.atMs || this.#clock.nowMs()).toISOString());
+    this.onEvent('CHECKPOINT_REQUEST', record as unknown as Record<string, unknown>);
+    if (req.attempt === 1) this.#writeReport(req, record);
+  }
+
+  #writeReport(req: CheckpointRequest, record: ReturnType<typeof divergenceRecord>): void {
+    if (this.#opts.report !== undefined) {
+      const path = this.#opts.report;
+      const line = `${JSON.stringify(record)}\n`;
+      this.#reportChain = this.#reportChain.then(() => appendFile(path, line)).catch((err: unknown) => this.onEvent('REPORT_ERROR', { detail: String(err) }));
+    }
+    const pcap = this.#pcap;
+    if (pcap !== null) {
+      const ts = { sec: 0, nsec: 0 };
+      splitEpochMs(this.#clock.nowMs(), ts);
+      const comment = `checkpoint request: ${req.cause} on ${record.flow}${record.firstDiffOffset !== undefined ? `, first difference at byte ${record.firstDiffOffset}` : ''}`;
+      const d = req.divergence;
+      if (d.primary !== undefined) pcap.write(0, ts.sec, ts.nsec, d.primary.data.subarray(d.primary.vnetHdrLen), { comments: [comment] });
+      if (d.secondary !== undefined) pcap.write(1, ts.sec, ts.nsec, d.secondary.data.subarray(d.secondary.vnetHdrLen), { comments: [comment] });
+    }
+    this.reportsWritten++;
+  }
+
+  /** The checkpoint finished: release held primaries, drop held secondaries. */
+  checkpointDone(source: string): void {
+    this.engine.checkpointDone();
+    this.onEvent('CHECKPOINT_DONE', { source });
+  }
+
+  failover(): void {
+    this.engine.failover();
+    this.onEvent('FAILOVER', {});
+  }
+
+  status(): Record<string, unknown> {
+    const e = this.engine;
+    return {
+      mode: e.config.mode,
+      config: e.config,
+      checkpointPending: e.checkpointPending,
+      failedOver: e.failedOver,
+      queued: { primary: e.queuedPrimary, secondary: e.queuedSecondary, bytes: e.queuedBytes },
+      connections: { current: e.table.size, created: e.table.created, evicted: e.table.evicted },
+      counters: e.counters,
+      notifyErrors: this.notifyErrors,
+      reportsWritten: this.reportsWritten,
+      endpoints: this.endpoints.map((ep) => ep.status()),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#scanTimer !== null) clearInterval(this.#scanTimer);
+    // Like QEMU's finalisation: queued primaries are flushed before the sockets close.
+    this.engine.checkpointDone();
+    for (const ep of this.endpoints) await ep.close();
+    this.qmp?.close();
+    await this.#reportChain;
+    await this.#pcap?.close();
+  }
+}

@@ -1,0 +1,62 @@
+// netrr compare: a drop-in for QEMU's colo-compare object, with its property names.
+
+import { NetrrError } from '../errors.ts';
+import { CompareProxy } from '../app/compare-proxy.ts';
+import { type CompareConfig, type CompareMode, compareConfig } from '../engine/colo-compare/compare-engine.ts';
+import { runService } from './service.ts';
+
+export interface CompareCliOptions {
+  primaryIn: string;
+  secondaryIn: string;
+  outdev: string;
+  notifyDev?: string;
+  qmp?: string;
+  vnetHdrSupport?: boolean;
+  compareTimeout?: number;
+  expiredScanCycle?: number;
+  maxQueueSize?: number;
+  maxConnections?: number;
+  maxQueuedBytes?: number;
+  mode?: string;
+  report?: string;
+  reportPcap?: string;
+  control?: string;
+}
+
+export async function compareCommand(o: CompareCliOptions): Promise<void> {
+  // colo-compare's own checks: distinct devices, positive timings (reference colo-proxy.md §8.1).
+  const devs = [o.primaryIn, o.secondaryIn, o.outdev, ...(o.notifyDev !== undefined ? [o.notifyDev] : [])];
+  if (new Set(devs).size !== devs.length) throw new NetrrError('ERR_BAD_OPTION', "'primary-in', 'secondary-in', 'outdev' and 'notify-dev' must all differ");
+  for (const [name, v] of [['--compare-timeout', o.compareTimeout], ['--expired-scan-cycle', o.expiredScanCycle], ['--max-queue-size', o.maxQueueSize], ['--max-connections', o.maxConnections], ['--max-queued-bytes', o.maxQueuedBytes]] as const) {
+    if (v !== undefined && v <= 0) throw new NetrrError('ERR_BAD_OPTION', `${name} requires a positive value`);
+  }
+  const mode = (o.mode ?? 'extended') as CompareMode;
+  const partial: { -readonly [K in keyof CompareConfig]?: CompareConfig[K] } = { mode };
+  if (o.compareTimeout !== undefined) partial.compareTimeoutMs = o.compareTimeout;
+  if (o.expiredScanCycle !== undefined) partial.expiredScanCycleMs = o.expiredScanCycle;
+  if (o.maxQueueSize !== undefined) partial.maxQueueSize = o.maxQueueSize;
+  if (o.maxConnections !== undefined) partial.maxConnections = o.maxConnections;
+  if (o.maxQueuedBytes !== undefined) partial.maxQueuedBytes = o.maxQueuedBytes;
+  const proxy = new CompareProxy({
+    primaryIn: o.primaryIn,
+    secondaryIn: o.secondaryIn,
+    outdev: o.outdev,
+    vnetHdrSupport: o.vnetHdrSupport === true,
+    config: compareConfig(partial),
+    ...(o.notifyDev !== undefined ? { notifyDev: o.notifyDev } : {}),
+    ...(o.qmp !== undefined ? { qmp: o.qmp } : {}),
+    ...(o.report !== undefined ? { report: o.report } : {}),
+    ...(o.reportPcap !== undefined ? { reportPcap: o.reportPcap } : {}),
+  });
+  await runService(proxy, {
+    name: 'compare',
+    ...(o.control !== undefined ? { control: o.control } : {}),
+    bindEvents: (emit) => {
+      proxy.onEvent = emit;
+    },
+    commands: {
+      'checkpoint-done': { help: 'the checkpoint finished: release held primaries, drop held secondaries', handler: () => (proxy.checkpointDone('control'), {}) },
+      failover: { help: 'the secondary is gone: flush and pass primary output through uncompared', handler: () => (proxy.failover(), {}) },
+    },
+  });
+}
