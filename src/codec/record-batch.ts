@@ -18,7 +18,7 @@ export class RecordBatch {
   constructor(vnetHdr: boolean, capacity = RECORD_BATCH_BYTES) {
     this.vnetHdr = vnetHdr;
     this.capacity = capacity;
-    this.#buf = new Uint8Array(capacity);
+    this.#buf = Buffer.allocUnsafe(capacity);
   }
 
   get byteLength(): number {
@@ -38,7 +38,7 @@ export class RecordBatch {
     const need = recordWireBytes(frame.length, this.vnetHdr);
     if (this.#fill + need > this.#buf.length) {
       if (this.#fill !== 0) throw new RangeError('RecordBatch.append without room: take() first');
-      this.#buf = new Uint8Array(need);
+      this.#buf = Buffer.allocUnsafe(need);
     }
     this.#fill = encodeRecordInto(this.#buf, this.#fill, frame, this.vnetHdr, vnetHdrLen);
     this.count++;
@@ -48,7 +48,8 @@ export class RecordBatch {
   take(): Uint8Array | null {
     if (this.#fill === 0) return null;
     const out = this.#buf.subarray(0, this.#fill);
-    this.#buf = new Uint8Array(this.capacity);
+    // Unzeroed: every byte handed out was written by append().
+    this.#buf = Buffer.allocUnsafe(this.capacity);
     this.#fill = 0;
     this.count = 0;
     return out;

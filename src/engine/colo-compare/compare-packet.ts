@@ -33,7 +33,7 @@ const IPPROTO_UDPLITE = 136;
 
 export class ComparePacket {
   /** Owned copy of the record payload (vnet header included). */
-  readonly data: Uint8Array;
+  readonly data: Buffer;
   readonly vnetHdrLen: number;
   readonly createdMs: number;
   /** Global arrival number, for release in arrival order. */
@@ -51,7 +51,7 @@ export class ComparePacket {
   offset = 0;
   tcpFlags = 0;
 
-  constructor(data: Uint8Array, vnetHdrLen: number, createdMs: number, arrival: number) {
+  constructor(data: Buffer, vnetHdrLen: number, createdMs: number, arrival: number) {
     this.data = data;
     this.vnetHdrLen = vnetHdrLen;
     this.createdMs = createdMs;
