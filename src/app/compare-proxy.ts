@@ -49,6 +49,8 @@ export class CompareProxy {
   /** Notify records we could not interpret. */
   notifyErrors = 0;
   reportsWritten = 0;
+  /** Checkpoint requests sent to QEMU over QMP (x-checkpoint-delay kicks). */
+  qmpKicks = 0;
   #opts: CompareProxyOptions;
   #clock: Clock;
   #scanTimer: NodeJS.Timeout | null = null;
@@ -158,7 +160,10 @@ export class CompareProxy {
   #onCheckpointRequest(req: CheckpointRequest): void {
     if (this.notify !== null && this.notify.connected) this.notify.send(encodeNotify('DO_CHECKPOINT').subarray(4), 0);
     if (this.qmp !== null) {
-      this.qmp.kickCheckpoint().catch((err: unknown) => this.onEvent('QMP_ERROR', { detail: String(err) }));
+      this.qmp.kickCheckpoint().then(
+        () => this.qmpKicks++,
+        (err: unknown) => this.onEvent('QMP_ERROR', { detail: String(err) }),
+      );
     }
     const record = divergenceRecord(req, [], new Date(req.atMs || this.#clock.nowMs()).toISOString());
     this.onEvent('CHECKPOINT_REQUEST', record as unknown as Record<string, unknown>);
@@ -206,6 +211,7 @@ export class CompareProxy {
       counters: e.counters,
       notifyErrors: this.notifyErrors,
       reportsWritten: this.reportsWritten,
+      qmpKicks: this.qmpKicks,
       endpoints: this.endpoints.map((ep) => ep.status()),
     };
   }
