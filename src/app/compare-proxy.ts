@@ -165,7 +165,8 @@ export class CompareProxy {
         (err: unknown) => this.onEvent('QMP_ERROR', { detail: String(err) }),
       );
     }
-    const record = divergenceRecord(req, [], new Date(req.atMs || this.#clock.nowMs()).toISOString());
+    const cfg = this.engine.config;
+    const record = divergenceRecord(req, cfg.mode === 'extended' ? cfg.normalizers : [], new Date(req.atMs || this.#clock.nowMs()).toISOString());
     this.onEvent('CHECKPOINT_REQUEST', record as unknown as Record<string, unknown>);
     if (req.attempt === 1) this.#writeReport(req, record);
   }
@@ -203,7 +204,7 @@ export class CompareProxy {
     const e = this.engine;
     return {
       mode: e.config.mode,
-      config: e.config,
+      config: { ...e.config, bypass: e.config.bypass.map((r) => ({ rule: r.text, hits: r.hits })) },
       checkpointPending: e.checkpointPending,
       failedOver: e.failedOver,
       queued: { primary: e.queuedPrimary, secondary: e.queuedSecondary, bytes: e.queuedBytes },

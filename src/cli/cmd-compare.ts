@@ -3,6 +3,8 @@
 import { NetrrError } from '../errors.ts';
 import { CompareProxy } from '../app/compare-proxy.ts';
 import { type CompareConfig, type CompareMode, compareConfig } from '../engine/colo-compare/compare-engine.ts';
+import { parseBypassRule } from '../engine/colo-compare/bypass-rules.ts';
+import { parseNormalizers } from '../engine/colo-compare/normalizers.ts';
 import { runService } from './service.ts';
 
 export interface CompareCliOptions {
@@ -21,6 +23,8 @@ export interface CompareCliOptions {
   report?: string;
   reportPcap?: string;
   control?: string;
+  normalize?: string;
+  bypass?: string[];
 }
 
 export async function compareCommand(o: CompareCliOptions): Promise<void> {
@@ -37,6 +41,11 @@ export async function compareCommand(o: CompareCliOptions): Promise<void> {
   if (o.maxQueueSize !== undefined) partial.maxQueueSize = o.maxQueueSize;
   if (o.maxConnections !== undefined) partial.maxConnections = o.maxConnections;
   if (o.maxQueuedBytes !== undefined) partial.maxQueuedBytes = o.maxQueuedBytes;
+  if (o.normalize !== undefined) partial.normalizers = parseNormalizers(o.normalize);
+  partial.bypass = (o.bypass ?? []).map(parseBypassRule);
+  if (mode === 'qemu' && (partial.bypass.length > 0 || o.normalize !== undefined)) {
+    throw new NetrrError('ERR_BAD_OPTION', '--bypass and --normalize apply to --mode extended only');
+  }
   const proxy = new CompareProxy({
     primaryIn: o.primaryIn,
     secondaryIn: o.secondaryIn,
@@ -57,6 +66,26 @@ export async function compareCommand(o: CompareCliOptions): Promise<void> {
     commands: {
       'checkpoint-done': { help: 'the checkpoint finished: release held primaries, drop held secondaries', handler: () => (proxy.checkpointDone('control'), {}) },
       failover: { help: 'the secondary is gone: flush and pass primary output through uncompared', handler: () => (proxy.failover(), {}) },
+      'bypass-add': {
+        help: 'add a bypass rule, e.g. {"rule": "proto=udp,dport=123"} (extended mode)',
+        handler: (a) => {
+          if (mode !== 'extended') throw new NetrrError('ERR_BAD_OPTION', 'bypass rules apply to --mode extended only');
+          const rule = parseBypassRule(String(a.rule ?? ''));
+          proxy.engine.config.bypass.push(rule);
+          return { rules: proxy.engine.config.bypass.map((r) => r.text) };
+        },
+      },
+      'bypass-remove': {
+        help: 'remove a bypass rule by its text: {"rule": "…"}',
+        handler: (a) => {
+          const list = proxy.engine.config.bypass;
+          const i = list.findIndex((r) => r.text === a.rule);
+          if (i < 0) throw new NetrrError('ERR_BAD_OPTION', `no bypass rule "${String(a.rule)}"`);
+          list.splice(i, 1);
+          return { rules: list.map((r) => r.text) };
+        },
+      },
+      'query-bypass': { help: 'bypass rules and their hit counts', handler: () => proxy.engine.config.bypass.map((r) => ({ rule: r.text, hits: r.hits })) },
     },
   });
 }

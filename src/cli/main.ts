@@ -87,6 +87,8 @@ export function buildProgram(): Command {
     .option('--max-connections <n>', 'connection table bound, LRU (default 16384)', intOption('--max-connections'))
     .option('--max-queued-bytes <n>', 'bound on all queued bytes (default 256 MiB)', intOption('--max-queued-bytes'))
     .addOption(new Option('--mode <mode>', 'qemu: QEMU 7.2 parity (bugs fixed, see README); extended: IPv6, VLAN, ARP compared').choices(['qemu', 'extended']).default('extended'))
+    .option('--normalize <list>', 'extended: header fields to ignore: ip-id,ttl,ip-tos,tcp-timestamps,tcp-sack,tcp-window | none | default (all but ip-tos)')
+    .option('--bypass <rule>', 'extended: release matching traffic uncompared, e.g. proto=udp,dst=10.0.0.0/8,dport=123 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--report <file>', 'append one JSON line per checkpoint request')
     .option('--report-pcap <file>', 'pcapng of the frames behind each checkpoint request')
     .option('--control <spec>', 'control socket unix:PATH')

@@ -22,11 +22,13 @@ import {
   classifyExtended,
   classifyQemu,
 } from './compare-packet.ts';
+import { type BypassRule, matchBypass } from './bypass-rules.ts';
 import { type Connection, ConnectionTable, DEFAULT_MAX_CONNECTIONS } from './connection-table.ts';
+import { DEFAULT_NORMALIZERS, type Normalizer, compareNormalizedFrames, normalizerMask, tcpHeaderDifference } from './normalizers.ts';
 
 export type CompareMode = 'qemu' | 'extended';
 
-export type CheckpointCause = 'payload' | 'size' | 'ack' | 'timeout' | 'queue-overflow' | 'memory' | 'table-full';
+export type CheckpointCause = 'payload' | 'size' | 'ack' | 'header' | 'timeout' | 'queue-overflow' | 'memory' | 'table-full';
 
 export interface CompareConfig {
   readonly mode: CompareMode;
@@ -39,6 +41,10 @@ export interface CompareConfig {
   readonly maxConnections: number;
   /** Bound on the bytes of all queued packets together. */
   readonly maxQueuedBytes: number;
+  /** extended mode: header fields ignored where headers are compared. */
+  readonly normalizers: readonly Normalizer[];
+  /** extended mode: n-tuples released uncompared (mutable at run time through the control socket). */
+  readonly bypass: BypassRule[];
 }
 
 export const DEFAULT_COMPARE_TIMEOUT_MS = 3000;
@@ -54,6 +60,8 @@ export function compareConfig(partial: Partial<CompareConfig> = {}): CompareConf
     maxQueueSize: partial.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
     maxConnections: partial.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxQueuedBytes: partial.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+    normalizers: partial.normalizers ?? DEFAULT_NORMALIZERS,
+    bypass: partial.bypass ?? [],
   };
 }
 
@@ -66,6 +74,8 @@ export interface Divergence {
   readonly seq?: readonly [number, number];
   /** Offset in the compared bytes where the two first differ (payload causes). */
   readonly firstDiffOffset?: number;
+  /** The header field that differs (cause 'header'). */
+  readonly field?: string;
   readonly primary?: ComparePacket;
   readonly secondary?: ComparePacket;
 }
@@ -99,6 +109,8 @@ export class ReleaseCounters {
   evicted = 0;
   /** Released uncompared after failover (no secondary any more). */
   failover = 0;
+  /** Released uncompared by a bypass rule (extended mode). */
+  bypassed = 0;
 }
 
 export class SecondaryCounters {
@@ -112,6 +124,7 @@ export class SecondaryCounters {
   queueFull = 0;
   memory = 0;
   failover = 0;
+  bypassed = 0;
 }
 
 export class CompareCounters {
@@ -127,16 +140,16 @@ export class CompareCounters {
   /** Inconsistencies seen while a request was already pending. */
   coalesced = 0;
   checkpointsDone = 0;
-  readonly causes: Record<CheckpointCause, number> = { payload: 0, size: 0, ack: 0, timeout: 0, 'queue-overflow': 0, memory: 0, 'table-full': 0 };
+  readonly causes: Record<CheckpointCause, number> = { payload: 0, size: 0, ack: 0, header: 0, timeout: 0, 'queue-overflow': 0, memory: 0, 'table-full': 0 };
 
   releasedTotal(): number {
     const r = this.released;
-    return r.matched + r.unsupported + r.noPayload + r.alreadyCompared + r.flushed + r.evicted + r.failover;
+    return r.matched + r.unsupported + r.noPayload + r.alreadyCompared + r.flushed + r.evicted + r.failover + r.bypassed;
   }
 
   secondaryConsumed(): number {
     const s = this.secondary;
-    return s.matched + s.unsupported + s.noPayload + s.alreadyCompared + s.flushed + s.evicted + s.queueFull + s.memory + s.failover;
+    return s.matched + s.unsupported + s.noPayload + s.alreadyCompared + s.flushed + s.evicted + s.queueFull + s.memory + s.failover + s.bypassed;
   }
 }
 
@@ -181,11 +194,17 @@ export class CompareEngine {
   #now = 0;
   /** Set during a TCP compare pass: the mark function's reason for a miscompare. */
   #tcpMissCause: CheckpointCause = 'payload';
+  #tcpMissField: string | null = null;
+  /** Normalizers as a bit set (extended mode). */
+  readonly #norm: number;
+  readonly #extended: boolean;
 
   constructor(config: CompareConfig, sink: CompareSink) {
     this.config = config;
     this.#sink = sink;
     this.table = new ConnectionTable(config.maxConnections);
+    this.#norm = normalizerMask(config.normalizers);
+    this.#extended = config.mode === 'extended';
   }
 
   get queuedPrimary(): number {
@@ -228,6 +247,15 @@ export class CompareEngine {
       this.#sink.release(frame, vnetHdrLen);
       return;
     }
+    if (this.#extended && this.config.bypass.length > 0) {
+      const rule = matchBypass(this.config.bypass, this.#key);
+      if (rule !== null) {
+        rule.hits++;
+        c.released.bypassed++;
+        this.#sink.release(frame, vnetHdrLen);
+        return;
+      }
+    }
     const conn = this.table.get(this.#key, this.#evict);
     if (!this.#admit(conn.primary.length, frame.length, true, conn, nowMs)) return;
     const p = this.#enqueue(conn, true, frame, vnetHdrLen, kind, nowMs);
@@ -247,6 +275,14 @@ export class CompareEngine {
     if (kind === KIND_UNSUPPORTED) {
       c.secondary.unsupported++;
       return;
+    }
+    if (this.#extended && this.config.bypass.length > 0) {
+      const rule = matchBypass(this.config.bypass, this.#key);
+      if (rule !== null) {
+        rule.hits++;
+        c.secondary.bypassed++;
+        return;
+      }
     }
     const conn = this.table.get(this.#key, this.#evict);
     if (!this.#admit(conn.secondary.length, frame.length, false, conn, nowMs)) return;
@@ -285,6 +321,10 @@ export class CompareEngine {
     copy.set(frame);
     const p = new ComparePacket(copy, vnetHdrLen, nowMs, this.#arrival++);
     p.kind = kind;
+    p.family = key.family;
+    p.l3Offset = key.l3Offset;
+    p.l4Offset = key.l4Offset;
+    p.ipHeaderLen = key.ipHeaderLen;
     const d = p.data;
     if (kind === KIND_TCP) {
       const l4 = key.l4Offset;
@@ -413,6 +453,7 @@ export class CompareEngine {
           cause,
           flow: conn.describe(),
           proto: conn.proto,
+          ...(cause === 'header' && this.#tcpMissField !== null ? { field: this.#tcpMissField } : {}),
           seq: [pl.tcpSeq, pl.seqEnd],
           firstDiffOffset: firstDiff(pl.data, pl.headerSize + pl.offset, s.data, s.headerSize + s.offset),
           primary: pl,
@@ -426,6 +467,15 @@ export class CompareEngine {
   // colo_mark_tcp_pkt; bounds-checked where QEMU's memcmp would read past a shorter segment.
   #markTcp(p: ComparePacket, s: ComparePacket, maxAck: number): number {
     if (p.tcpSeq === s.tcpSeq && p.seqEnd === s.seqEnd && bytesEqual(p.data, p.headerSize, s.data, s.headerSize, p.payloadSize)) {
+      // Same segment on both sides: extended mode also compares what the headers say (normalized).
+      if (this.#extended) {
+        const field = tcpHeaderDifference(p.data, p.l4Offset, s.data, s.l4Offset, this.#norm);
+        if (field !== null) {
+          this.#tcpMissCause = 'header';
+          this.#tcpMissField = field;
+          return 0;
+        }
+      }
       return FREE_PRIMARY | FREE_SECONDARY;
     }
     if (!after(p.seqEnd, s.seqEnd)) {
@@ -458,9 +508,14 @@ export class CompareEngine {
     while (pq.length > 0 && sq.length > 0) {
       const p = pq.front()!;
       let hit = -1;
+      const normalized = this.#extended && p.kind === KIND_OTHER && p.family !== 0;
       for (let i = 0; i < sq.length; i++) {
         const s = sq.at(i)!;
-        if (s.data.length === p.data.length && bytesEqual(p.data, p.cmpOffset, s.data, p.cmpOffset, p.data.length - p.cmpOffset)) {
+        if (s.data.length !== p.data.length) continue;
+        const same = normalized
+          ? compareNormalizedFrames(p.data, s.data, p.cmpOffset, p.l3Offset, p.ipHeaderLen, p.family, this.#norm) < 0
+          : bytesEqual(p.data, p.cmpOffset, s.data, p.cmpOffset, p.data.length - p.cmpOffset);
+        if (same) {
           hit = i;
           break;
         }
@@ -468,11 +523,15 @@ export class CompareEngine {
       if (hit < 0) {
         const s = sq.front()!;
         const cause: CheckpointCause = s.data.length !== p.data.length ? 'size' : 'payload';
+        const diff =
+          normalized && cause === 'payload'
+            ? compareNormalizedFrames(p.data, s.data, p.cmpOffset, p.l3Offset, p.ipHeaderLen, p.family, this.#norm)
+            : firstDiff(p.data, p.cmpOffset, s.data, p.cmpOffset);
         this.#request(cause, nowMs, {
           cause,
           flow: conn.describe(),
           proto: conn.proto,
-          firstDiffOffset: firstDiff(p.data, p.cmpOffset, s.data, p.cmpOffset),
+          firstDiffOffset: diff,
           primary: p,
           secondary: s,
         });

@@ -50,6 +50,11 @@ export class ComparePacket {
   /** Payload bytes already matched by a partial compare. */
   offset = 0;
   tcpFlags = 0;
+  /** 4, 6, or 0 (ARP). */
+  family = 4;
+  l3Offset = 0;
+  l4Offset = 0;
+  ipHeaderLen = 0;
 
   constructor(data: Buffer, vnetHdrLen: number, createdMs: number, arrival: number) {
     this.data = data;

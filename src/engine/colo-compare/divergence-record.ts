@@ -15,6 +15,7 @@ export interface DivergenceRecord {
   proto: number;
   seq?: [number, number];
   firstDiffOffset?: number;
+  field?: string;
   primary?: { length: number; context: string };
   secondary?: { length: number; context: string };
   normalizers: string[];
@@ -35,6 +36,7 @@ export function divergenceRecord(req: CheckpointRequest, normalizers: readonly s
   const r: DivergenceRecord = { time: isoTime, cause: req.cause, attempt: req.attempt, flow: d.flow, proto: d.proto, normalizers: [...normalizers] };
   if (d.seq !== undefined) r.seq = [d.seq[0], d.seq[1]];
   if (d.firstDiffOffset !== undefined) r.firstDiffOffset = d.firstDiffOffset;
+  if (d.field !== undefined) r.field = d.field;
   if (d.primary !== undefined) r.primary = { length: d.primary.data.length, context: context(d.primary, compareStart(d.primary), d.firstDiffOffset) };
   if (d.secondary !== undefined) r.secondary = { length: d.secondary.data.length, context: context(d.secondary, compareStart(d.secondary), d.firstDiffOffset) };
   return r;
