@@ -210,8 +210,9 @@ test('memory bound: queued bytes never exceed maxQueuedBytes', () => {
 });
 
 test('property: accounting invariant under random schedules — every primary released once or dropped with a reason', () => {
-  type Op = { t: 'p' | 's'; flow: number; msg: number; proto: 'udp' | 'tcp' | 'icmp' } | { t: 'scan' | 'done' | 'failover' };
+  type Op = { t: 'p' | 's'; flow: number; msg: number; proto: 'udp' | 'tcp' | 'icmp' } | { t: 'pf' | 'sf'; flow: number; msg: number; which: number } | { t: 'scan' | 'done' | 'failover' };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ t: fc.constantFrom<'pf' | 'sf'>('pf', 'sf'), flow: fc.nat(3), msg: fc.nat(3), which: fc.nat(2) }) },
     { weight: 10, arbitrary: fc.record({ t: fc.constantFrom<'p' | 's'>('p', 's'), flow: fc.nat(5), msg: fc.nat(6), proto: fc.constantFrom<'udp' | 'tcp' | 'icmp'>('udp', 'tcp', 'icmp') }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constantFrom<'scan' | 'done' | 'failover'>('scan', 'done', 'done', 'failover') }) },
   );
@@ -230,7 +231,25 @@ test('property: accounting invariant under random schedules — every primary re
         if (op.t === 'scan') e.scan(now);
         else if (op.t === 'done') e.checkpointDone();
         else if (op.t === 'failover') e.failover();
-        else if ('msg' in op) {
+        else if (op.t === 'pf' || op.t === 'sf') {
+          // One of two fragments of a 64-byte UDP datagram (cut at 32); which=2 overlaps fragment 0.
+          const whole = buildFrame({ proto: 'udp', srcPort: 300 + op.flow, ipId: op.flow * 16 + op.msg, payload: `frag${op.msg}`.padEnd(64, '.') });
+          const ihl = 20;
+          const cut = op.which === 1 ? [32, 72] : op.which === 0 ? [0, 32] : [16, 40];
+          const part = whole.subarray(14 + ihl + cut[0]!, Math.min(whole.length, 14 + ihl + cut[1]!));
+          const f = new Uint8Array(14 + ihl + part.length);
+          f.set(whole.subarray(0, 14 + ihl));
+          f.set(part, 14 + ihl);
+          f[16] = (ihl + part.length) >> 8;
+          f[17] = (ihl + part.length) & 0xff;
+          const fo = cut[0]! / 8 | (op.which === 1 ? 0 : 0x2000);
+          f[20] = fo >> 8;
+          f[21] = fo & 0xff;
+          if (op.t === 'pf') {
+            primaries.add(f);
+            e.primaryIn(f, 0, now);
+          } else e.secondaryIn(f, 0, now);
+        } else if ('proto' in op) {
           const payload = `m${op.msg}`;
           const k = `${op.t}${op.flow}`;
           const seq = seqs.get(k) ?? 1000;
@@ -242,8 +261,9 @@ test('property: accounting invariant under random schedules — every primary re
           } else e.secondaryIn(f, 0, now);
         }
         const c = e.counters;
-        assert.equal(c.primaryIn, c.releasedTotal() + c.primaryQueueFull + c.primaryMemory + e.queuedPrimary);
-        assert.equal(c.secondaryIn, c.secondaryConsumed() + e.queuedSecondary);
+        const held = e.heldFragments;
+        assert.equal(c.primaryIn, c.releasedTotal() + c.primaryQueueFull + c.primaryMemory + c.fragments.primaryBad + e.queuedPrimary + held.primary);
+        assert.equal(c.secondaryIn, c.secondaryConsumed() + c.fragments.secondaryBad + e.queuedSecondary + held.secondary);
         assert.equal(released.length, c.releasedTotal());
         assert.ok(e.queuedBytes <= 4000);
         assert.ok(e.table.size <= maxConnections);

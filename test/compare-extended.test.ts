@@ -91,3 +91,101 @@ test('normalizers: TCP timestamps ignored by default; a FIN on one side only is 
   assert.equal(d.out.length, 1, 'qemu mode compares TCP payload only');
   assert.throws(() => parseNormalizers('ip-id,bogus'), { code: 'ERR_BAD_OPTION' });
 });
+
+/** Splits an IPv4 frame built by buildFrame into fragments at the given payload offsets (multiples of 8). */
+function fragmentV4(frame: Uint8Array, cuts: number[]): Uint8Array[] {
+  const l3 = 14;
+  const ihl = (frame[l3]! & 0x0f) * 4;
+  const payload = frame.subarray(l3 + ihl);
+  const points = [0, ...cuts, payload.length];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const part = payload.subarray(points[i]!, points[i + 1]!);
+    const f = new Uint8Array(l3 + ihl + part.length);
+    f.set(frame.subarray(0, l3 + ihl));
+    f.set(part, l3 + ihl);
+    const total = ihl + part.length;
+    f[l3 + 2] = total >> 8;
+    f[l3 + 3] = total & 0xff;
+    const fo = points[i]! / 8 | (i + 2 < points.length ? 0x2000 : 0);
+    f[l3 + 6] = fo >> 8;
+    f[l3 + 7] = fo & 0xff;
+    out.push(f);
+  }
+  return out;
+}
+
+/** Splits an IPv6 frame into fragments with a fragment header (id 0x1234). */
+function fragmentV6(frame: Uint8Array, cuts: number[]): Uint8Array[] {
+  const l3 = 14;
+  const nh = frame[l3 + 6]!;
+  const payload = frame.subarray(l3 + 40);
+  const points = [0, ...cuts, payload.length];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const part = payload.subarray(points[i]!, points[i + 1]!);
+    const f = new Uint8Array(l3 + 48 + part.length);
+    f.set(frame.subarray(0, l3 + 40));
+    f[l3 + 6] = 44;
+    const plen = 8 + part.length;
+    f[l3 + 4] = plen >> 8;
+    f[l3 + 5] = plen & 0xff;
+    const fo = points[i]! | (i + 2 < points.length ? 1 : 0);
+    f.set([nh, 0, fo >> 8, fo & 0xff, 0, 0, 0x12, 0x34], l3 + 40);
+    f.set(part, l3 + 48);
+    out.push(f);
+  }
+  return out;
+}
+
+test('fragments: a datagram fragmented differently on each side (or only on one) matches; the primary fragments come out as sent', () => {
+  for (const ip of [4, 6] as const) {
+    const whole = buildFrame({ ip, proto: 'udp', payload: 'x'.repeat(100) + 'tail' });
+    const frag = ip === 4 ? fragmentV4 : fragmentV6;
+    const { e, out, reqs } = harness('extended');
+    const pri = frag(whole, [16, 48]);
+    const sec = frag(whole, [64]);
+    e.primaryIn(pri[2]!, 0, 0); // out of order
+    e.primaryIn(pri[0]!, 0, 0);
+    e.secondaryIn(sec[0]!, 0, 0);
+    e.primaryIn(pri[1]!, 0, 0);
+    assert.equal(out.length, 0);
+    e.secondaryIn(sec[1]!, 0, 0);
+    assert.deepEqual(out, [pri[2], pri[0], pri[1]], `IPv${ip}: the primary's fragments, in arrival order`);
+    assert.equal(reqs.length, 0);
+    assert.equal(e.counters.fragments.reassembled, 2);
+    // Fragmented on the primary only.
+    const h = harness('extended');
+    for (const f of frag(whole, [8])) h.e.primaryIn(f, 0, 0);
+    h.e.secondaryIn(whole, 0, 0);
+    assert.equal(h.out.length, 2);
+    // Different content in one fragment diverges.
+    const other = buildFrame({ ip, proto: 'udp', payload: 'x'.repeat(100) + 'TAIL' });
+    const d = harness('extended');
+    for (const f of frag(whole, [32])) d.e.primaryIn(f, 0, 0);
+    for (const f of frag(other, [32])) d.e.secondaryIn(f, 0, 0);
+    assert.equal(d.reqs.length, 1);
+    assert.equal(d.out.length, 0);
+    d.e.checkpointDone();
+    assert.equal(d.out.length, 2, 'flushed as the original fragments');
+  }
+});
+
+test('fragments: overlaps are dropped and counted; incomplete datagrams time out and flush', () => {
+  const whole = buildFrame({ proto: 'udp', payload: 'y'.repeat(64) });
+  const [a, b] = fragmentV4(whole, [24]) as [Uint8Array, Uint8Array];
+  const overlap = fragmentV4(whole, [16])[1]!; // offset 16 overlaps [0,24)
+  const { e, out, reqs } = harness('extended', { compareTimeoutMs: 100 });
+  e.primaryIn(a, 0, 0);
+  e.primaryIn(overlap, 0, 0);
+  assert.equal(e.counters.fragments.primaryBad, 2, 'the overlapping fragment and the one it collided with');
+  e.primaryIn(b, 0, 10); // a lone tail now
+  e.scan(50);
+  assert.equal(reqs.length, 0);
+  e.scan(200);
+  assert.equal(reqs[0]!.cause, 'timeout');
+  e.checkpointDone();
+  assert.deepEqual(out, [b]);
+  const c = e.counters;
+  assert.equal(c.primaryIn, c.releasedTotal() + c.fragments.primaryBad + e.queuedPrimary + e.heldFragments.primary);
+});

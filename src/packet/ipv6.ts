@@ -57,6 +57,7 @@ export function decodeIpv6(v: PacketView, off: number): void {
   }
   v.ipEnd = end;
   let pos = off + IPV6_HEADER_BYTES;
+  let nhField = off + 6;
   let fragmentTail = false;
   for (;;) {
     if (isGenericExt(nh) || nh === IPPROTO_AH || nh === IPPROTO_FRAGMENT) {
@@ -69,6 +70,8 @@ export function decodeIpv6(v: PacketView, off: number): void {
         hlen = 8;
         const fo = u16(b, pos + 2);
         v.ip6HasFragHeader = true;
+        v.ip6FragHeaderOffset = pos;
+        v.ip6FragPrevNhOffset = nhField;
         v.ipFragOffset = fo & 0xfff8;
         v.ipMf = (fo & 1) !== 0;
         v.ip6FragId = u32(b, pos + 4);
@@ -79,6 +82,7 @@ export function decodeIpv6(v: PacketView, off: number): void {
         hlen = (b[pos + 1]! + 1) * 8;
       }
       if (end - pos < hlen) return v.fail('ipv6-extension-truncated', true);
+      nhField = pos;
       pos += hlen;
       nh = next;
       if (fragmentTail) break;

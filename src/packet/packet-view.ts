@@ -81,6 +81,9 @@ export class PacketView {
   ip6FirstNextHeader = -1;
   ip6HasFragHeader = false;
   ip6FragId = 0;
+  /** Offset of the IPv6 fragment header, and of the next-header byte that points to it. */
+  ip6FragHeaderOffset = -1;
+  ip6FragPrevNhOffset = -1;
   ip6ExtCount = 0;
   /** Upper-layer protocol after IPv4 header / IPv6 extension walk; -1 if none. */
   ipProto = -1;
@@ -154,6 +157,8 @@ export class PacketView {
     this.ipTtl = 0;
     this.ip6FirstNextHeader = -1;
     this.ip6HasFragHeader = false;
+    this.ip6FragHeaderOffset = -1;
+    this.ip6FragPrevNhOffset = -1;
     this.ip6ExtCount = 0;
     this.ipProto = -1;
     this.ipSrcOffset = -1;

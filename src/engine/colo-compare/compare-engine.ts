@@ -24,6 +24,7 @@ import {
 } from './compare-packet.ts';
 import { type BypassRule, matchBypass } from './bypass-rules.ts';
 import { type Connection, ConnectionTable, DEFAULT_MAX_CONNECTIONS } from './connection-table.ts';
+import { FragmentReassembler } from './fragment-reassembly.ts';
 import { DEFAULT_NORMALIZERS, type Normalizer, compareNormalizedFrames, normalizerMask, tcpHeaderDifference } from './normalizers.ts';
 
 export type CompareMode = 'qemu' | 'extended';
@@ -113,6 +114,15 @@ export class ReleaseCounters {
   bypassed = 0;
 }
 
+/** Fragments (extended mode) that never reach the compare. */
+export class FragmentCounters {
+  /** Overlapping, inconsistent or over-bound fragments: dropped, never released. */
+  primaryBad = 0;
+  secondaryBad = 0;
+  /** Datagrams put back together. */
+  reassembled = 0;
+}
+
 export class SecondaryCounters {
   matched = 0;
   /** Dropped: a frame the primary side would forward uncompared. */
@@ -135,6 +145,7 @@ export class CompareCounters {
   primaryQueueFull = 0;
   primaryMemory = 0;
   readonly secondary = new SecondaryCounters();
+  readonly fragments = new FragmentCounters();
   checkpointRequests = 0;
   checkpointRepeats = 0;
   /** Inconsistencies seen while a request was already pending. */
@@ -195,6 +206,11 @@ export class CompareEngine {
   /** Set during a TCP compare pass: the mark function's reason for a miscompare. */
   #tcpMissCause: CheckpointCause = 'payload';
   #tcpMissField: string | null = null;
+  readonly #reasmPrimary = new FragmentReassembler();
+  readonly #reasmSecondary = new FragmentReassembler();
+  /** Fragment frames held for reassembly, per side (part of the accounting). */
+  #heldPrimary = 0;
+  #heldSecondary = 0;
   /** Normalizers as a bit set (extended mode). */
   readonly #norm: number;
   readonly #extended: boolean;
@@ -219,6 +235,11 @@ export class CompareEngine {
     return this.#queuedBytes;
   }
 
+  /** Fragment frames waiting for the rest of their datagram. */
+  get heldFragments(): { primary: number; secondary: number; bytes: number } {
+    return { primary: this.#heldPrimary, secondary: this.#heldSecondary, bytes: this.#reasmPrimary.heldBytes + this.#reasmSecondary.heldBytes };
+  }
+
   get checkpointPending(): boolean {
     return this.#pending !== null;
   }
@@ -241,24 +262,30 @@ export class CompareEngine {
       this.#sink.release(frame, vnetHdrLen);
       return;
     }
-    const kind = this.#classify(frame, vnetHdrLen);
+    let kind = this.#classify(frame, vnetHdrLen);
+    let parts: Buffer[] | null = null;
+    if (this.#extended && FragmentReassembler.isFragment(this.#view)) {
+      const r = this.#reassemble(true, nowMs);
+      if (r === null) return;
+      frame = r.frame;
+      parts = r.fragments;
+      kind = classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
+    }
     if (kind === KIND_UNSUPPORTED) {
-      c.released.unsupported++;
-      this.#sink.release(frame, vnetHdrLen);
+      c.released.unsupported += this.#emit(frame, vnetHdrLen, parts);
       return;
     }
     if (this.#extended && this.config.bypass.length > 0) {
       const rule = matchBypass(this.config.bypass, this.#key);
       if (rule !== null) {
         rule.hits++;
-        c.released.bypassed++;
-        this.#sink.release(frame, vnetHdrLen);
+        c.released.bypassed += this.#emit(frame, vnetHdrLen, parts);
         return;
       }
     }
     const conn = this.table.get(this.#key, this.#evict);
-    if (!this.#admit(conn.primary.length, frame.length, true, conn, nowMs)) return;
-    const p = this.#enqueue(conn, true, frame, vnetHdrLen, kind, nowMs);
+    if (!this.#admit(conn.primary.length, frame.length, true, conn, nowMs, parts === null ? 1 : parts.length)) return;
+    const p = this.#enqueue(conn, true, frame, vnetHdrLen, kind, nowMs, parts);
     if (kind === KIND_TCP) this.#trackAck(conn, p, true);
     this.#compare(conn, nowMs);
   }
@@ -271,49 +298,57 @@ export class CompareEngine {
       c.secondary.failover++;
       return;
     }
-    const kind = this.#classify(frame, vnetHdrLen);
+    let kind = this.#classify(frame, vnetHdrLen);
+    let parts = 1;
+    if (this.#extended && FragmentReassembler.isFragment(this.#view)) {
+      const r = this.#reassemble(false, nowMs);
+      if (r === null) return;
+      frame = r.frame;
+      parts = r.fragments.length;
+      kind = classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
+    }
     if (kind === KIND_UNSUPPORTED) {
-      c.secondary.unsupported++;
+      c.secondary.unsupported += parts;
       return;
     }
     if (this.#extended && this.config.bypass.length > 0) {
       const rule = matchBypass(this.config.bypass, this.#key);
       if (rule !== null) {
         rule.hits++;
-        c.secondary.bypassed++;
+        c.secondary.bypassed += parts;
         return;
       }
     }
     const conn = this.table.get(this.#key, this.#evict);
-    if (!this.#admit(conn.secondary.length, frame.length, false, conn, nowMs)) return;
-    const p = this.#enqueue(conn, false, frame, vnetHdrLen, kind, nowMs);
+    if (!this.#admit(conn.secondary.length, frame.length, false, conn, nowMs, parts)) return;
+    const p = this.#enqueue(conn, false, frame, vnetHdrLen, kind, nowMs, parts > 1 ? parts : null);
     if (kind === KIND_TCP) this.#trackAck(conn, p, false);
     this.#compare(conn, nowMs);
   }
 
   /** Queue-size and memory bounds; counts and reports a refusal. */
-  #admit(queueLength: number, bytes: number, primary: boolean, conn: Connection, nowMs: number): boolean {
+  #admit(queueLength: number, bytes: number, primary: boolean, conn: Connection, nowMs: number, frames: number): boolean {
     const cfg = this.config;
     const c = this.counters;
     // QEMU admits while the queue holds ≤ max packets, so max+1 fit; extended mode holds max.
     const full = cfg.mode === 'qemu' ? queueLength > cfg.maxQueueSize : queueLength >= cfg.maxQueueSize;
     if (full) {
-      if (primary) c.primaryQueueFull++;
-      else c.secondary.queueFull++;
+      if (primary) c.primaryQueueFull += frames;
+      else c.secondary.queueFull += frames;
       // QEMU only traces this drop; extended mode asks for a checkpoint to resynchronise.
       if (cfg.mode === 'extended') this.#request('queue-overflow', nowMs, { cause: 'queue-overflow', flow: conn.describe(), proto: conn.proto });
       return false;
     }
     if (this.#queuedBytes + bytes > cfg.maxQueuedBytes) {
-      if (primary) c.primaryMemory++;
-      else c.secondary.memory++;
+      if (primary) c.primaryMemory += frames;
+      else c.secondary.memory += frames;
       this.#request('memory', nowMs, { cause: 'memory', flow: conn.describe(), proto: conn.proto });
       return false;
     }
     return true;
   }
 
-  #enqueue(conn: Connection, primary: boolean, frame: Uint8Array, vnetHdrLen: number, kind: PacketKind, nowMs: number): ComparePacket {
+  #enqueue(conn: Connection, primary: boolean, frame: Uint8Array, vnetHdrLen: number, kind: PacketKind, nowMs: number, parts: Buffer[] | number | null): ComparePacket {
     const key = this.#key;
     // The queue owns its packets: copy out of the socket chunk (which may be 64 KiB for a 60-byte frame).
     // allocUnsafe takes small copies from Node's pool; set() is a memcpy.
@@ -321,6 +356,8 @@ export class CompareEngine {
     copy.set(frame);
     const p = new ComparePacket(copy, vnetHdrLen, nowMs, this.#arrival++);
     p.kind = kind;
+    if (Array.isArray(parts)) p.parts = parts;
+    p.frames = parts === null ? 1 : Array.isArray(parts) ? parts.length : parts;
     p.family = key.family;
     p.l3Offset = key.l3Offset;
     p.l4Offset = key.l4Offset;
@@ -348,11 +385,11 @@ export class CompareEngine {
     if (primary) {
       if (kind === KIND_TCP) conn.primary.insertBySeq(p);
       else conn.primary.push(p);
-      this.#queuedPrimary++;
+      this.#queuedPrimary += p.frames;
     } else {
       if (kind === KIND_TCP) conn.secondary.insertBySeq(p);
       else conn.secondary.push(p);
-      this.#queuedSecondary++;
+      this.#queuedSecondary += p.frames;
     }
     this.#queuedBytes += d.length;
     return p;
@@ -371,15 +408,54 @@ export class CompareEngine {
     else this.#compareDatagrams(conn, nowMs);
   }
 
-  #releasePrimary(p: ComparePacket): void {
-    this.#queuedPrimary--;
+  /** Releases a queued primary (its original fragments, if reassembled); returns the frames released. */
+  #releasePrimary(p: ComparePacket): number {
+    this.#queuedPrimary -= p.frames;
     this.#queuedBytes -= p.data.length;
-    this.#sink.release(p.data, p.vnetHdrLen);
+    return this.#emit(p.data, p.vnetHdrLen, p.parts);
   }
 
-  #dropSecondary(p: ComparePacket): void {
-    this.#queuedSecondary--;
+  #emit(frame: Uint8Array, vnetHdrLen: number, parts: Buffer[] | null): number {
+    if (parts === null) {
+      this.#sink.release(frame, vnetHdrLen);
+      return 1;
+    }
+    for (const f of parts) this.#sink.release(f, vnetHdrLen);
+    return parts.length;
+  }
+
+  /** Drops a queued secondary; returns the frames it stood for. */
+  #dropSecondary(p: ComparePacket): number {
+    this.#queuedSecondary -= p.frames;
     this.#queuedBytes -= p.data.length;
+    return p.frames;
+  }
+
+  /** Feeds the fragment in this.#view to a side's reassembler; the datagram once complete, else null. */
+  #reassemble(primary: boolean, nowMs: number): { frame: Buffer; fragments: Buffer[] } | null {
+    const c = this.counters;
+    const dropped: Buffer[] = [];
+    const r = (primary ? this.#reasmPrimary : this.#reasmSecondary).add(this.#view, nowMs, dropped);
+    // `dropped` holds earlier fragments of a datagram given up on; the current one is in r's verdict.
+    const gone = dropped.length + (r === 'dropped' ? 1 : 0);
+    if (primary) {
+      this.#heldPrimary -= dropped.length;
+      c.fragments.primaryBad += gone;
+    } else {
+      this.#heldSecondary -= dropped.length;
+      c.fragments.secondaryBad += gone;
+    }
+    if (r === 'dropped') return null;
+    if (r === 'held') {
+      if (primary) this.#heldPrimary++;
+      else this.#heldSecondary++;
+      return null;
+    }
+    // Complete: the held fragments (all but the current one) move into the queue with it.
+    if (primary) this.#heldPrimary -= r.fragments.length - 1;
+    else this.#heldSecondary -= r.fragments.length - 1;
+    c.fragments.reassembled++;
+    return r;
   }
 
   // reference colo-proxy.md §8.4, colo_compare_tcp: the lowest-sequence packets of each side are compared.
@@ -402,19 +478,16 @@ export class CompareEngine {
         }
         let pl: ComparePacket | null = p!;
         if (pl.tcpSeq === pl.seqEnd) {
-          c.released.noPayload++;
-          this.#releasePrimary(pl);
+          c.released.noPayload += this.#releasePrimary(pl);
           pl = null;
         }
         if (pl !== null && conn.compareSeq !== 0 && !after(pl.seqEnd, conn.compareSeq)) {
-          c.released.alreadyCompared++;
-          this.#releasePrimary(pl);
+          c.released.alreadyCompared += this.#releasePrimary(pl);
           pl = null;
         }
         if (s.tcpSeq === s.seqEnd || (conn.compareSeq !== 0 && !after(s.seqEnd, conn.compareSeq))) {
-          if (s.tcpSeq === s.seqEnd) c.secondary.noPayload++;
-          else c.secondary.alreadyCompared++;
-          this.#dropSecondary(s);
+          if (s.tcpSeq === s.seqEnd) c.secondary.noPayload += this.#dropSecondary(s);
+          else c.secondary.alreadyCompared += this.#dropSecondary(s);
           if (pl === null) break; // goto pri
           p = pl;
           continue; // goto sec
@@ -426,24 +499,20 @@ export class CompareEngine {
         const mark = this.#markTcp(pl, s, minAck);
         if (mark === FREE_PRIMARY) {
           conn.compareSeq = pl.seqEnd;
-          c.released.matched++;
-          this.#releasePrimary(pl);
+          c.released.matched += this.#releasePrimary(pl);
           sq.unshift(s);
           break;
         }
         if (mark === FREE_SECONDARY) {
           conn.compareSeq = s.seqEnd;
-          c.secondary.matched++;
-          this.#dropSecondary(s);
+          c.secondary.matched += this.#dropSecondary(s);
           p = pl;
           continue;
         }
         if (mark === (FREE_PRIMARY | FREE_SECONDARY)) {
           conn.compareSeq = pl.seqEnd;
-          c.released.matched++;
-          this.#releasePrimary(pl);
-          c.secondary.matched++;
-          this.#dropSecondary(s);
+          c.released.matched += this.#releasePrimary(pl);
+          c.secondary.matched += this.#dropSecondary(s);
           break;
         }
         pq.unshift(pl);
@@ -539,10 +608,8 @@ export class CompareEngine {
       }
       pq.shift();
       const s = sq.removeAt(hit);
-      c.released.matched++;
-      this.#releasePrimary(p);
-      c.secondary.matched++;
-      this.#dropSecondary(s);
+      c.released.matched += this.#releasePrimary(p);
+      c.secondary.matched += this.#dropSecondary(s);
     }
   }
 
@@ -576,6 +643,10 @@ export class CompareEngine {
       }
       return;
     }
+    if (this.#reasmPrimary.oldestMs() < nowMs - timeout || this.#reasmSecondary.oldestMs() < nowMs - timeout) {
+      this.#request('timeout', nowMs, { cause: 'timeout', flow: 'incomplete IP fragments', proto: -1 });
+      return;
+    }
     if (this.#queuedPrimary === 0 && this.#queuedSecondary === 0) return;
     let oldest: Connection | null = null;
     for (const conn of this.table) {
@@ -602,16 +673,18 @@ export class CompareEngine {
     for (const conn of this.table) {
       if (!conn.busy) continue;
       for (const p of conn.primary.drain()) primaries.push(p);
-      for (const s of conn.secondary.drain()) {
-        c.secondary.flushed++;
-        this.#dropSecondary(s);
-      }
+      for (const s of conn.secondary.drain()) c.secondary.flushed += this.#dropSecondary(s);
     }
     primaries.sort((a, b) => a.arrival - b.arrival);
-    for (const p of primaries) {
+    for (const p of primaries) c.released.flushed += this.#releasePrimary(p);
+    // Incomplete datagrams: the primary's fragments go out as they are, the secondary's are dropped.
+    for (const f of this.#reasmPrimary.drain()) {
+      this.#sink.release(f.frame, f.vnetHdrLen);
       c.released.flushed++;
-      this.#releasePrimary(p);
     }
+    c.secondary.flushed += this.#reasmSecondary.drain().length;
+    this.#heldPrimary = 0;
+    this.#heldSecondary = 0;
     c.checkpointsDone++;
     this.#pending = null;
   }
@@ -627,14 +700,8 @@ export class CompareEngine {
     // Never silently: its primaries go out in arrival order, its secondaries are counted,
     // and the replicas are asked to resynchronise.
     const c = this.counters;
-    for (const p of conn.primary.drain()) {
-      c.released.evicted++;
-      this.#releasePrimary(p);
-    }
-    for (const s of conn.secondary.drain()) {
-      c.secondary.evicted++;
-      this.#dropSecondary(s);
-    }
+    for (const p of conn.primary.drain()) c.released.evicted += this.#releasePrimary(p);
+    for (const s of conn.secondary.drain()) c.secondary.evicted += this.#dropSecondary(s);
     this.#request('table-full', this.#now, { cause: 'table-full', flow: conn.describe(), proto: conn.proto });
   };
 

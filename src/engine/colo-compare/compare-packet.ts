@@ -50,6 +50,10 @@ export class ComparePacket {
   /** Payload bytes already matched by a partial compare. */
   offset = 0;
   tcpFlags = 0;
+  /** For a reassembled datagram: the original fragments, released in its place. */
+  parts: Buffer[] | null = null;
+  /** Frames this packet stands for (fragments of a reassembled datagram, else 1). */
+  frames = 1;
   /** 4, 6, or 0 (ARP). */
   family = 4;
   l3Offset = 0;
