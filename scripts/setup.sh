@@ -2,7 +2,8 @@
 # Installs what netrr needs on a fresh Debian machine and builds it.
 #   scripts/setup.sh          npm packages + build (enough for the CLI)
 #   scripts/setup.sh --system also the Debian packages the tests drive:
-#                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt
+#                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt,
+#                             and the test guest built from Debian packages (scripts/build-guest.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ if [[ "${1:-}" == "--system" ]]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
+  # The tiny test guest (Debian cloud kernel + busybox), cached in .cache/guest.
+  bash scripts/build-guest.sh
 fi
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then

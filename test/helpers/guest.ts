@@ -1,0 +1,43 @@
+// Boots the tiny test guest (scripts/build-guest.sh) under TCG.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './run.ts';
+import { waitFor } from './raw-peer.ts';
+
+export const GUEST_DIR = join(REPO_ROOT, '.cache/guest');
+
+export interface GuestRun {
+  child: ChildProcess;
+  serial: () => string;
+  done: Promise<number | null>;
+}
+
+/** Starts the guest with `netrr.task=TASK` and extra QEMU arguments (netdev, filters…). */
+export function bootGuest(task: string, qemuArgs: string[], cmdline = ''): GuestRun {
+  const args = [
+    '-accel', 'tcg', '-M', 'pc', '-m', '256M', '-nographic', '-nodefaults', '-serial', 'stdio', '-no-reboot',
+    '-kernel', join(GUEST_DIR, 'vmlinuz'), '-initrd', join(GUEST_DIR, 'initrd.gz'),
+    '-append', `console=ttyS0 quiet panic=-1 netrr.task=${task} ${cmdline}`,
+    ...qemuArgs,
+  ];
+  const child = spawn(process.env.NETRR_QEMU ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, serial: () => out, done };
+}
+
+/** Waits for the task's end marker; kills the guest after timeoutMs. */
+export async function waitTask(g: GuestRun, timeoutMs = 60_000): Promise<string> {
+  try {
+    await waitFor(() => g.serial().includes('NETRR-TASK-END') || g.child.exitCode !== null, timeoutMs, 'guest task');
+  } finally {
+    if (g.child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 500));
+      g.child.kill('SIGKILL');
+    }
+  }
+  return g.serial();
+}
