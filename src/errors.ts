@@ -29,6 +29,11 @@ const CODES = {
   ERR_PCAPNG_NO_SECTION: 'data',
   ERR_PCAPNG_BAD_INTERFACE: 'data',
   ERR_PACKET_TRUNCATED: 'data',
+  ERR_LOG_BAD_MAGIC: 'data',
+  ERR_LOG_BAD_VERSION: 'data',
+  ERR_LOG_BAD_HEADER: 'data',
+  ERR_LOG_BAD_RECORD: 'data',
+  ERR_LOG_TRUNCATED: 'data',
   ERR_PACKET_MALFORMED: 'data',
 
   ERR_FILE_NOT_FOUND: 'no-input',

@@ -15,6 +15,10 @@ export interface BridgeOptions {
   readonly b: string;
   readonly capture?: string;
   readonly clock?: Clock;
+  /** Sees every frame (vnet header stripped) before it is forwarded; side 0 = a, 1 = b. */
+  readonly tap?: (side: 0 | 1, frame: Uint8Array) => void;
+  /** Endpoint names (default 'a' and 'b'). */
+  readonly names?: readonly [string, string];
 }
 
 export class Bridge {
@@ -24,10 +28,12 @@ export class Bridge {
   readonly startedMs: number;
   #clock: Clock;
   #capturePath: string | undefined;
+  #tap: ((side: 0 | 1, frame: Uint8Array) => void) | undefined;
 
   constructor(options: BridgeOptions) {
-    this.a = createEndpoint(options.a, { name: 'a' });
-    this.b = createEndpoint(options.b, { name: 'b' });
+    this.a = createEndpoint(options.a, { name: options.names?.[0] ?? 'a' });
+    this.b = createEndpoint(options.b, { name: options.names?.[1] ?? 'b' });
+    this.#tap = options.tap;
     this.#clock = options.clock ?? systemClock;
     this.#capturePath = options.capture;
     this.startedMs = this.#clock.nowMs();
@@ -46,11 +52,20 @@ export class Bridge {
     await this.b.start();
   }
 
-  #wire(from: FrameEndpoint, to: FrameEndpoint, captureIf: number): void {
+  /** Pauses or resumes reading on both sides (e.g. while a log sink catches up). */
+  setPaused(paused: boolean): void {
+    for (const ep of [this.a, this.b]) {
+      if (paused) ep.pause();
+      else ep.resume();
+    }
+  }
+
+  #wire(from: FrameEndpoint, to: FrameEndpoint, captureIf: 0 | 1): void {
     const ts = { sec: 0, nsec: 0 };
     const meta = { flags: DIRECTION_INBOUND };
     const stripVnet = from.vnetHdr && !to.vnetHdr;
     from.onFrame = (frame, vnetLen) => {
+      this.#tap?.(captureIf, vnetLen > 0 ? frame.subarray(vnetLen) : frame);
       const cap = this.capture;
       if (cap !== null) {
         splitEpochMs(this.#clock.nowMs(), ts);

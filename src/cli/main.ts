@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
 import { bridgeCommand } from './cmd-bridge.ts';
 import { compareCommand } from './cmd-compare.ts';
+import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
 import { decodeCommand } from './cmd-decode.ts';
 import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
@@ -93,6 +94,51 @@ export function buildProgram(): Command {
     .option('--report-pcap <file>', 'pcapng of the frames behind each checkpoint request')
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof compareCommand>[0]) => compareCommand(o));
+
+  program
+    .command('record')
+    .description('sit between a guest and its network and log both directions to a crash-safe netrr log')
+    .requiredOption('--guest <spec>', "where the guest's QEMU connects (-netdev stream/socket/dgram peer), e.g. unix:PATH,server=on")
+    .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt, a QEMU netdev, …')
+    .requiredOption('--log <file>', 'log file (segments FILE, FILE.1, …)')
+    .option('--sync <policy>', 'none | always (group commit) | interval:MS (default interval:100)')
+    .option('--segment-bytes <n>', 'rotate to a new segment beyond this size (default 1 GiB)', intOption('--segment-bytes'))
+    .option('--control <spec>', 'control socket unix:PATH')
+    .action(async (o: Parameters<typeof recordCommand>[0]) => recordCommand(o));
+
+  const log = program.command('log').description('inspect, verify, repair and export netrr logs');
+  log
+    .command('info')
+    .argument('<file>')
+    .option('--json')
+    .description('segments, frame counts per port and direction, time span, clean close or damage')
+    .action(async (file: string, o: { json?: boolean }) => logInfoCommand(file, o));
+  log
+    .command('verify')
+    .argument('<file>')
+    .option('--repair', 'truncate a damaged segment to its last good record and close it with a footer')
+    .option('--json')
+    .description('check every record (length, CRC); report the last good record of a torn log')
+    .action(async (file: string, o: { repair?: boolean; json?: boolean }) => {
+      const code = await logVerifyCommand(file, o);
+      if (code !== 0) throw new NetrrError('ERR_LOG_BAD_RECORD', `${file}: damaged (see above); run with --repair to keep every record before the damage`);
+    });
+  log
+    .command('cat')
+    .argument('<file>')
+    .option('--json')
+    .option('--hex')
+    .description('one line per frame record')
+    .action(async (file: string, o: { json?: boolean; hex?: boolean }) => logCatCommand(file, o));
+  log
+    .command('export')
+    .argument('<file>')
+    .argument('<output>', 'pcapng file')
+    .description('pcapng with one interface per port and direction, sequence numbers in a custom option')
+    .action(async (file: string, output: string) => {
+      const { frames } = await logExportCommand(file, output);
+      process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
+    });
 
   program
     .command('control')
