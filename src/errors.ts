@@ -34,6 +34,10 @@ const CODES = {
   ERR_LOG_BAD_HEADER: 'data',
   ERR_LOG_BAD_RECORD: 'data',
   ERR_LOG_TRUNCATED: 'data',
+  ERR_QEMU_LOG_NO_HEADER: 'data',
+  ERR_QEMU_LOG_VERSION: 'data',
+  ERR_QEMU_LOG_BAD_EVENT: 'data',
+  ERR_QEMU_LOG_TRUNCATED: 'data',
   ERR_PACKET_MALFORMED: 'data',
 
   ERR_FILE_NOT_FOUND: 'no-input',

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
 import { bridgeCommand } from './cmd-bridge.ts';
 import { compareCommand } from './cmd-compare.ts';
+import { qemuLogEventsCommand, qemuLogExportCommand, qemuLogInfoCommand } from './cmd-qemu-log.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
 import { decodeCommand } from './cmd-decode.ts';
@@ -137,6 +138,33 @@ export function buildProgram(): Command {
     .description('pcapng with one interface per port and direction, sequence numbers in a custom option')
     .action(async (file: string, output: string) => {
       const { frames } = await logExportCommand(file, output);
+      process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
+    });
+
+  const qlog = program.command('qemu-log').description("QEMU's own record/replay logs (-icount …,rr=record,rrfile=…): versions 0xe0200c and 0xe0200d");
+  qlog
+    .command('info')
+    .argument('<file>')
+    .option('--json')
+    .option('--assume-version <v>', 'read a log whose header was never written (killed recording) as this version')
+    .description('version, event counts per kind, instruction total, network events per filter-replay')
+    .action(async (file: string, o: { json?: boolean; assumeVersion?: string }) => qemuLogInfoCommand(file, o));
+  qlog
+    .command('events')
+    .argument('<file>')
+    .option('--json')
+    .option('--instructions', 'also list INSTRUCTION events (there are millions)')
+    .option('--assume-version <v>')
+    .description('one line per event: offset, instruction position, kind, details')
+    .action(async (file: string, o: { json?: boolean; instructions?: boolean; assumeVersion?: string }) => qemuLogEventsCommand(file, o));
+  qlog
+    .command('export')
+    .argument('<file>')
+    .argument('<output>', 'pcapng file')
+    .option('--assume-version <v>')
+    .description('network events (filter-replay) to pcapng, the instruction position in a custom option')
+    .action(async (file: string, output: string, o: { assumeVersion?: string }) => {
+      const { frames } = await qemuLogExportCommand(file, output, o);
       process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
     });
 
