@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
 import { bridgeCommand } from './cmd-bridge.ts';
 import { compareCommand } from './cmd-compare.ts';
+import { replayCommand } from './cmd-replay.ts';
 import { qemuLogEventsCommand, qemuLogExportCommand, qemuLogInfoCommand } from './cmd-qemu-log.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
@@ -107,6 +108,23 @@ export function buildProgram(): Command {
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof recordCommand>[0]) => recordCommand(o));
 
+  program
+    .command('replay')
+    .description('play a recorded outside world back to a guest (no upstream), stopping at the first divergence of its output; exit 0 when it matched')
+    .requiredOption('--log <file>', 'a netrr log made by netrr record')
+    .requiredOption('--guest <spec>', "where the guest's QEMU connects, e.g. unix:PATH,server=on")
+    .addOption(new Option('--pacing <p>', 'causal: inject once the guest caught up; recorded: original timing; fast: no waiting').choices(['causal', 'recorded', 'fast']).default('causal'))
+    .option('--speed <x>', 'with --pacing recorded: time scale (2 = twice as fast)')
+    .option('--timeout <ms>', 'how long an expected guest frame may be missing (default 10000)', intOption('--timeout'))
+    .option('--window <n>', 'expected guest frames a live frame may match ahead (default 8)', intOption('--window'))
+    .option('--continue', 'report divergences and go on instead of stopping at the first')
+    .option('--report <file>', 'append one JSON line per divergence')
+    .option('--report-pcap <file>', 'pcapng with the expected and the actual frame of each divergence')
+    .action(async (o: Parameters<typeof replayCommand>[0]) => {
+      const code = await replayCommand(o);
+      if (code !== 0) process.exitCode = code;
+    });
+
   const log = program.command('log').description('inspect, verify, repair and export netrr logs');
   log
     .command('info')
@@ -184,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here with code 0; usage mistakes were already printed.

@@ -1,0 +1,175 @@
+// netrr replay: plays the recorded outside world back to a guest with no
+// upstream at all, matching what the guest sends against the log.
+
+import { appendFile } from 'node:fs/promises';
+import { NetrrError } from '../errors.ts';
+import { DIR_FROM_PORT, type LogHeader } from '../codec/netrr-log.ts';
+import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../engine/replay/replay-engine.ts';
+import { fieldAt } from '../engine/replay/frame-diff.ts';
+import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { CaptureSink } from '../io/capture-sink.ts';
+import type { FrameEndpoint } from '../io/frame-endpoint.ts';
+import { logSegments, scanSegment } from '../io/log-file.ts';
+import { createEndpoint } from '../io/open-endpoint.ts';
+import { PacketView } from '../packet/packet-view.ts';
+import { PORT_GUEST, PORT_UPSTREAM } from './recorder.ts';
+
+/** Replay holds the log in memory; refuse logs beyond this (stream them in a later version). */
+export const REPLAY_MAX_LOG_BYTES = 2 * 1024 * 1024 * 1024;
+export const REPLAY_TICK_MS = 20;
+
+export async function loadLogFrames(file: string): Promise<LoggedFrame[]> {
+  const segs = logSegments(file);
+  if (segs.length === 0) throw new NetrrError('ERR_FILE_NOT_FOUND', `${file}: no such file`);
+  const out: LoggedFrame[] = [];
+  let base: number | null = null;
+  let bytes = 0;
+  for (const p of segs) {
+    const s = await scanSegment(p, (r, h: LogHeader) => {
+      if (r.direction !== DIR_FROM_PORT || (r.port !== PORT_GUEST && r.port !== PORT_UPSTREAM)) return;
+      base ??= h.createdNs;
+      bytes += r.payload.length;
+      if (bytes > REPLAY_MAX_LOG_BYTES) throw new NetrrError('ERR_QUEUE_FULL', `log larger than ${REPLAY_MAX_LOG_BYTES} bytes of frames: replay holds it in memory`);
+      out.push({ seq: r.seq, fromGuest: r.port === PORT_GUEST, tsNs: h.createdNs + r.tsNs - base, frame: Uint8Array.from(r.payload) });
+    });
+    if (s.damage !== null) throw new NetrrError(s.damage.code, `${s.damage.message}; run netrr log verify --repair first`, { offset: s.damage.offset ?? 0 });
+  }
+  return out;
+}
+
+export interface ReplayerOptions extends ReplayOptions {
+  readonly log: string;
+  readonly guest: string;
+  readonly report?: string;
+  readonly reportPcap?: string;
+  readonly clock?: Clock;
+}
+
+export interface ReplayResult {
+  readonly matched: boolean;
+  readonly divergences: ReplayDivergence[];
+  readonly summary: Record<string, unknown>;
+}
+
+export class Replayer {
+  readonly endpoint: FrameEndpoint;
+  engine: ReplayEngine | null = null;
+  onLine: (line: string) => void = () => {};
+  readonly divergences: ReplayDivergence[] = [];
+  #opts: ReplayerOptions;
+  #clock: Clock;
+  #timer: NodeJS.Timeout | null = null;
+  #pcap: CaptureSink | null = null;
+  #done!: () => void;
+  #finishedAt = 0;
+  #startedAt = 0;
+
+  constructor(opts: ReplayerOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.endpoint = createEndpoint(opts.guest, { name: 'guest' });
+  }
+
+  /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
+  async run(): Promise<ReplayResult> {
+    const frames = await loadLogFrames(this.#opts.log);
+    if (this.#opts.reportPcap !== undefined) {
+      this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: `netrr replay divergences of ${this.#opts.log}` });
+      this.#pcap.addInterface({ linkType: 1, name: 'expected', description: 'the recorded guest frame' });
+      this.#pcap.addInterface({ linkType: 1, name: 'actual', description: "the replayed guest's frame (translated into recorded space)" });
+    }
+    const finished = new Promise<void>((r) => (this.#done = r));
+    const engine = new ReplayEngine(frames, this.#opts, {
+      inject: (f) => this.endpoint.send(f, 0),
+      divergence: (d) => this.#onDivergence(d),
+      finished: () => {
+        this.#finishedAt = this.#clock.nowMs();
+        this.#done();
+      },
+    });
+    this.engine = engine;
+    this.endpoint.onFrame = (f, v) => {
+      engine.guestFrame(v > 0 ? f.subarray(v) : f, this.#clock.nowMs());
+      if (engine.stopped) this.#done();
+    };
+    await this.endpoint.start();
+    await this.endpoint.waitConnected(24 * 3600 * 1000);
+    this.#startedAt = this.#clock.nowMs();
+    engine.start(this.#startedAt);
+    this.#timer = setInterval(() => {
+      engine.tick(this.#clock.nowMs());
+      if (engine.stopped) this.#done();
+    }, REPLAY_TICK_MS);
+    await finished;
+    // Let the guest's last answers arrive (they are counted, not compared, once the log is done).
+    await new Promise((r) => setTimeout(r, 200));
+    return this.#result();
+  }
+
+  #onDivergence(d: ReplayDivergence): void {
+    this.divergences.push(d);
+    const v = new PacketView().decode(d.expected);
+    const rec = {
+      kind: d.kind,
+      seq: d.seq,
+      ...(d.field !== undefined ? { field: d.field, offset: d.offset } : {}),
+      expected: { length: d.expected.length, summary: describeFrame(v), context: context(d.expected, d.offset) },
+      ...(d.actual !== undefined ? { actual: { length: d.actual.length, summary: describeFrame(new PacketView().decode(d.actual)), context: context(d.actual, d.offset) } } : {}),
+      learned: this.engine?.learned.map((m) => m.describe) ?? [],
+    };
+    this.onLine(`divergence: ${JSON.stringify(rec)}`);
+    if (this.#opts.report !== undefined) void appendFile(this.#opts.report, `${JSON.stringify(rec)}\n`);
+    if (this.#pcap !== null) {
+      const ts = { sec: 0, nsec: 0 };
+      splitEpochMs(this.#clock.nowMs(), ts);
+      const comment = d.kind === 'missing' ? `log seq ${d.seq}: the guest never sent this frame` : `log seq ${d.seq}: first difference in ${d.field} at byte ${d.offset}`;
+      this.#pcap.write(0, ts.sec, ts.nsec, d.expected, { comments: [comment] });
+      if (d.actual !== undefined) this.#pcap.write(1, ts.sec, ts.nsec, d.actual, { comments: [comment] });
+    }
+  }
+
+  #result(): ReplayResult {
+    const e = this.engine!;
+    const secs = Math.max(1e-9, ((this.#finishedAt || this.#clock.nowMs()) - this.#startedAt) / 1000);
+    const s = e.stats;
+    return {
+      matched: s.divergences === 0 && e.finished,
+      divergences: this.divergences,
+      summary: {
+        matched: s.divergences === 0 && e.finished,
+        injected: s.injected,
+        injectedBytes: s.injectedBytes,
+        rewritten: s.rewritten,
+        guestFramesMatched: s.matched,
+        outstanding: e.outstanding,
+        divergences: s.divergences,
+        afterEnd: s.afterEnd,
+        extraAcks: s.extraAcks,
+        skippedAcks: s.skippedAcks,
+        seconds: Number(secs.toFixed(3)),
+        rate: { pps: Math.round(s.injected / secs), bps: Math.round((s.injectedBytes * 8) / secs) },
+        learned: [...e.learned.map((m) => m.describe), ...(e.mappings.echoLearned > 0 ? [`icmp echo data: ${e.mappings.echoLearned} requests (replies echo the live data)`] : [])],
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await this.endpoint.close();
+    await this.#pcap?.close();
+  }
+}
+
+function context(b: Uint8Array, offset: number | undefined): string {
+  const from = Math.max(0, (offset ?? 0) - 8);
+  return Buffer.from(b.subarray(from, from + 16)).toString('hex');
+}
+
+function describeFrame(v: PacketView): string {
+  if (v.l3 === 0x0806) return `ARP op ${v.arpOp}`;
+  if (v.srcPort >= 0) return `proto ${v.ipProto} ${v.srcPort} > ${v.dstPort}${v.ipProto === 6 ? ` flags 0x${v.tcpFlags.toString(16)} seq ${v.tcpSeq}` : ''} payload ${v.payloadLength}`;
+  if (v.icmpType >= 0) return `icmp type ${v.icmpType} id ${v.icmpId}`;
+  return `${v.length} bytes`;
+}
+
+export { fieldAt };

@@ -1,0 +1,227 @@
+// What a fresh boot of the same guest chooses differently from the recorded
+// run — ephemeral ports, TCP initial sequence numbers and timestamp offsets,
+// ICMP echo identifiers — learned from the guest's first packet of a flow and
+// applied both ways: guest frames are translated into recorded space before
+// comparing, recorded world frames into live space before injecting (with
+// checksums recomputed).
+
+import { fillIpv4HeaderChecksum, fillL4Checksum } from '../../packet/checksum.ts';
+import { TCP_SYN } from '../../packet/l4.ts';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L3_IPV4, L3_IPV6, type PacketView } from '../../packet/packet-view.ts';
+
+export interface FlowMapping {
+  /** Recorded and live values of the guest-side port (or ICMP id). */
+  readonly recPort: number;
+  readonly livePort: number;
+  /** live ISN − recorded ISN (guest's sequence space), mod 2^32. */
+  seqDelta: number;
+  /** live TSval − recorded TSval, mod 2^32. */
+  tsDelta: number;
+  readonly proto: number;
+  /** Text for the report. */
+  readonly describe: string;
+}
+
+function u16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
+function w16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+function w32(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 24) & 0xff;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+
+function addrKey(v: PacketView, srcFirst: boolean): string {
+  const n = v.l3 === L3_IPV4 ? 4 : 16;
+  const a = srcFirst ? v.ipSrcOffset : v.ipDstOffset;
+  const c = srcFirst ? v.ipDstOffset : v.ipSrcOffset;
+  return `${v.ipProto}|${Buffer.from(v.buf.subarray(a, a + n)).toString('hex')}|${Buffer.from(v.buf.subarray(c, c + n)).toString('hex')}`;
+}
+
+/** The guest-side port of a frame (source for guest frames, destination for world frames); ICMP: echo id. */
+export function guestPort(v: PacketView, fromGuest: boolean): number {
+  if (v.ipProto === IPPROTO_ICMP || v.ipProto === IPPROTO_ICMPV6) return v.icmpId;
+  return fromGuest ? v.srcPort : v.dstPort;
+}
+
+/** Key of a flow by its guest-side address pair, protocol, remote port and guest-side port value. */
+export function flowKey(v: PacketView, fromGuest: boolean, guestSidePort: number): string {
+  const remote = v.ipProto === IPPROTO_ICMP || v.ipProto === IPPROTO_ICMPV6 ? 0 : fromGuest ? v.dstPort : v.srcPort;
+  return `${addrKey(v, fromGuest)}|${remote}|${guestSidePort}`;
+}
+
+export function timestampOffset(v: PacketView): number {
+  if (v.ipProto !== IPPROTO_TCP || v.l4Offset < 0) return -1;
+  const b = v.buf;
+  let i = v.l4Offset + 20;
+  const end = v.l4Offset + v.l4HeaderLen;
+  while (i + 1 < end) {
+    const k = b[i]!;
+    if (k === 0) break;
+    if (k === 1) {
+      i++;
+      continue;
+    }
+    if (k === 8 && b[i + 1] === 10) return i + 2;
+    i += Math.max(2, b[i + 1]!);
+  }
+  return -1;
+}
+
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_ECHO_REPLY = 0;
+const ICMPV6_ECHO_REQUEST = 128;
+const ICMPV6_ECHO_REPLY = 129;
+
+export class FlowMappings {
+  /** By live key (guest frames) and by recorded key (world frames). */
+  readonly #byLive = new Map<string, FlowMapping>();
+  readonly #byRec = new Map<string, FlowMapping>();
+  readonly learned: FlowMapping[] = [];
+  /**
+   * ICMP echo data the live guest sent, by recorded (id, seq): an echo reply
+   * repeats its request's data by definition (RFC 792, RFC 4443), and pings
+   * carry a send time, so injected replies carry the live data.
+   */
+  readonly #echoData = new Map<string, Uint8Array>();
+  echoLearned = 0;
+
+  static isEchoRequest(v: PacketView): boolean {
+    return (v.ipProto === IPPROTO_ICMP && v.icmpType === ICMP_ECHO_REQUEST) || (v.ipProto === IPPROTO_ICMPV6 && v.icmpType === ICMPV6_ECHO_REQUEST);
+  }
+
+  /** Remembers a live echo request's data (translated frame `t`, recorded id/seq). */
+  learnEchoData(t: PacketView): void {
+    const b = t.buf;
+    const key = `${t.icmpId}|${(b[t.l4Offset + 6]! << 8) | b[t.l4Offset + 7]!}`;
+    this.#echoData.set(key, Uint8Array.from(b.subarray(t.payloadOffset, t.payloadOffset + t.payloadLength)));
+    this.echoLearned++;
+  }
+
+  /** Whether a live guest frame may start a flow whose choices we learn (SYN, or any UDP/ICMP echo). */
+  static learnable(v: PacketView): boolean {
+    if (v.l3 !== L3_IPV4 && v.l3 !== L3_IPV6) return false;
+    if (v.ipProto === IPPROTO_TCP) return (v.tcpFlags & TCP_SYN) !== 0 && v.srcPort >= 0;
+    if (v.ipProto === IPPROTO_UDP) return v.srcPort >= 0;
+    return (v.ipProto === IPPROTO_ICMP || v.ipProto === IPPROTO_ICMPV6) && v.icmpId >= 0;
+  }
+
+  forLive(v: PacketView): FlowMapping | undefined {
+    return this.#byLive.get(flowKey(v, true, guestPort(v, true)));
+  }
+
+  /**
+   * Learns from a live guest frame and the recorded frame it stands for, when
+   * they differ only in learnable values. Returns the mapping, or null when
+   * the two are not the same flow's first packet.
+   */
+  learn(live: PacketView, rec: PacketView): FlowMapping | null {
+    if (live.ipProto !== rec.ipProto || live.l3 !== rec.l3 || !FlowMappings.learnable(live) || !FlowMappings.learnable(rec)) return null;
+    if (addrKey(live, true) !== addrKey(rec, true)) return null;
+    const proto = live.ipProto;
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      if (live.dstPort !== rec.dstPort) return null;
+      if (proto === IPPROTO_TCP && (live.tcpFlags & 0x17) !== (rec.tcpFlags & 0x17)) return null;
+    }
+    const livePort = guestPort(live, true);
+    const recPort = guestPort(rec, true);
+    let seqDelta = 0;
+    let tsDelta = 0;
+    if (proto === IPPROTO_TCP) {
+      seqDelta = (live.tcpSeq - rec.tcpSeq) >>> 0;
+      const lt = timestampOffset(live);
+      const rt = timestampOffset(rec);
+      if (lt >= 0 && rt >= 0) tsDelta = (u32(live.buf, lt) - u32(rec.buf, rt)) >>> 0;
+    }
+    const m: FlowMapping = {
+      recPort,
+      livePort,
+      seqDelta,
+      tsDelta,
+      proto,
+      describe: `${proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : 'icmp'} ${proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? 'id' : 'port'} ${recPort} → ${livePort}${proto === IPPROTO_TCP ? `, isn +${seqDelta}, tsval +${tsDelta}` : ''}`,
+    };
+    this.#byLive.set(flowKey(live, true, livePort), m);
+    this.#byRec.set(flowKey(rec, true, recPort), m);
+    this.learned.push(m);
+    return m;
+  }
+
+  /** Undoes a learn() that turned out wrong for this pair. */
+  forget(live: PacketView, rec: PacketView): void {
+    this.#byLive.delete(flowKey(live, true, guestPort(live, true)));
+    this.#byRec.delete(flowKey(rec, true, guestPort(rec, true)));
+  }
+
+  /** A copy of a live frame with the values a fresh boot chooses replaced by the recorded ones (for naming a real difference). */
+  withRecordedChoices(live: PacketView, rec: PacketView): Uint8Array {
+    const f = Uint8Array.from(live.buf);
+    if (live.l4Offset < 0 || rec.l4Offset < 0 || live.ipProto !== rec.ipProto) return f;
+    const l4 = live.l4Offset;
+    if (live.ipProto === IPPROTO_TCP || live.ipProto === IPPROTO_UDP) w16(f, l4, rec.srcPort);
+    else if (live.icmpId >= 0 && rec.icmpId >= 0) w16(f, l4 + 4, rec.icmpId);
+    if (live.ipProto === IPPROTO_TCP) {
+      w32(f, l4 + 4, rec.tcpSeq);
+      const lt = timestampOffset(live);
+      const rt = timestampOffset(rec);
+      if (lt >= 0 && rt >= 0) w32(f, lt, u32(rec.buf, rt));
+    }
+    return f;
+  }
+
+  /** Rewrites a live guest frame (a copy) into recorded space. */
+  toRecorded(live: PacketView, m: FlowMapping): Uint8Array {
+    const f = Uint8Array.from(live.buf);
+    const l4 = live.l4Offset;
+    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16(f, l4, m.recPort);
+    else w16(f, l4 + 4, m.recPort);
+    if (m.proto === IPPROTO_TCP) {
+      w32(f, l4 + 4, (u32(f, l4 + 4) - m.seqDelta) >>> 0);
+      const ts = timestampOffset(live);
+      if (ts >= 0) w32(f, ts, (u32(f, ts) - m.tsDelta) >>> 0);
+    }
+    return f;
+  }
+
+  /** Rewrites a recorded world frame (a copy) into the live guest's space; recomputes checksums. */
+  toLive(rec: PacketView, scratch: PacketView): Uint8Array | null {
+    if (rec.l3 !== L3_IPV4 && rec.l3 !== L3_IPV6) return null;
+    const m = this.#byRec.get(flowKey(rec, false, guestPort(rec, false)));
+    const isReply = (rec.ipProto === IPPROTO_ICMP && rec.icmpType === ICMP_ECHO_REPLY) || (rec.ipProto === IPPROTO_ICMPV6 && rec.icmpType === ICMPV6_ECHO_REPLY);
+    const data = isReply ? this.#echoData.get(`${rec.icmpId}|${(rec.buf[rec.l4Offset + 6]! << 8) | rec.buf[rec.l4Offset + 7]!}`) : undefined;
+    if (m === undefined && data === undefined) return null;
+    const f = Uint8Array.from(rec.buf);
+    if (data !== undefined && data.length === rec.payloadLength) f.set(data, rec.payloadOffset);
+    if (m === undefined) {
+      const v0 = scratch.decode(f);
+      fillL4Checksum(v0);
+      return f;
+    }
+    const l4 = rec.l4Offset;
+    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16(f, l4 + 2, m.livePort);
+    else w16(f, l4 + 4, m.livePort);
+    if (m.proto === IPPROTO_TCP) {
+      if (rec.tcpFlags & 0x10) w32(f, l4 + 8, (u32(f, l4 + 8) + m.seqDelta) >>> 0);
+      const ts = timestampOffset(rec);
+      // TSecr echoes the guest's TSval: shift it into the live guest's clock.
+      if (ts >= 0) w32(f, ts + 4, (u32(f, ts + 4) + m.tsDelta) >>> 0);
+    }
+    const v = scratch.decode(f);
+    fillIpv4HeaderChecksum(v);
+    fillL4Checksum(v);
+    return f;
+  }
+}
+
+export { u16 as readU16 };

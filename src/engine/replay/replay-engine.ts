@@ -1,0 +1,280 @@
+// Replays the outside world to a guest (pure; time comes in as arguments).
+// World frames from the log are injected; the guest's frames are matched
+// against the recorded ones, in order within a small reorder window. The
+// guest's fresh choices (ports, ISNs, timestamps, ICMP ids) are learned from
+// the first packet of each flow and applied to what is injected afterwards.
+// The first frame that differs for another reason is a divergence: the run
+// stops there (or goes on with --continue), naming the frame and the field.
+//
+// Pacing: causal (a world frame goes in once every guest frame that preceded
+// it in the log has been matched; the default), recorded (original timing,
+// scaled by speed) or fast (no waiting).
+
+import { PacketView } from '../../packet/packet-view.ts';
+import { type FlowMapping, FlowMappings } from './flow-mapping.ts';
+import { type FrameDifference, frameDifference } from './frame-diff.ts';
+
+export type Pacing = 'causal' | 'recorded' | 'fast';
+
+export interface LoggedFrame {
+  readonly seq: number;
+  /** 0: the guest sent it; 1: the world sent it. */
+  readonly fromGuest: boolean;
+  /** Nanoseconds since the start of the recording. */
+  readonly tsNs: number;
+  readonly frame: Uint8Array;
+}
+
+export interface ReplayOptions {
+  readonly pacing: Pacing;
+  readonly speed: number;
+  /** How long a due guest frame may be missing before it is a divergence. */
+  readonly timeoutMs: number;
+  readonly continueOnDivergence: boolean;
+  /** How many expected guest frames ahead a live frame may match (timing may reorder flows). */
+  readonly window: number;
+}
+
+export const DEFAULT_REPLAY_TIMEOUT_MS = 10_000;
+export const DEFAULT_REORDER_WINDOW = 8;
+
+export interface ReplayDivergence {
+  readonly kind: 'mismatch' | 'missing';
+  /** Log sequence number of the expected guest frame. */
+  readonly seq: number;
+  readonly field?: string;
+  readonly offset?: number;
+  readonly expected: Uint8Array;
+  /** The guest's frame, translated into recorded space (mismatch only). */
+  readonly actual?: Uint8Array;
+  readonly atMs: number;
+}
+
+export interface ReplaySink {
+  inject(frame: Uint8Array): void;
+  divergence(d: ReplayDivergence): void;
+  finished(): void;
+}
+
+export class ReplayStats {
+  injected = 0;
+  injectedBytes = 0;
+  /** World frames rewritten for a learned mapping. */
+  rewritten = 0;
+  matched = 0;
+  divergences = 0;
+  /** Guest frames after the log ended (the recording stopped before the guest did). */
+  afterEnd = 0;
+  /** Guest frames dropped after a divergence with --continue. */
+  unmatched = 0;
+  /** Pure TCP ACKs the live guest sent that the recording did not have (ACK timing is not deterministic). */
+  extraAcks = 0;
+  /** Recorded pure ACKs the live guest folded into a later frame. */
+  skippedAcks = 0;
+}
+
+/** A TCP segment that only acknowledges: no data, no SYN/FIN/RST. Its timing is not deterministic. */
+export function isPureAck(v: PacketView): boolean {
+  return v.ipProto === 6 && v.srcPort >= 0 && v.payloadLength === 0 && (v.tcpFlags & 0x07) === 0;
+}
+
+export class ReplayEngine {
+  readonly stats = new ReplayStats();
+  readonly mappings = new FlowMappings();
+  readonly options: ReplayOptions;
+  #records: LoggedFrame[];
+  #sink: ReplaySink;
+  /** Indices (into #records) of guest frames not yet matched, in log order. */
+  #expected: number[] = [];
+  #expHead = 0;
+  #nextWorld = 0;
+  #startMs = 0;
+  #firstTsNs = 0;
+  #dueSinceMs = -1;
+  #stopped = false;
+  #finished = false;
+  #live = new PacketView();
+  #rec = new PacketView();
+  #scratch = new PacketView();
+
+  constructor(records: LoggedFrame[], options: ReplayOptions, sink: ReplaySink) {
+    this.#records = records;
+    this.options = options;
+    this.#sink = sink;
+    records.forEach((r, i) => {
+      if (r.fromGuest) this.#expected.push(i);
+    });
+    this.#firstTsNs = records[0]?.tsNs ?? 0;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Expected guest frames still unmatched. */
+  get outstanding(): number {
+    return this.#expected.length - this.#expHead;
+  }
+
+  get learned(): readonly FlowMapping[] {
+    return this.mappings.learned;
+  }
+
+  start(nowMs: number): void {
+    this.#startMs = nowMs;
+    this.#pump(nowMs);
+  }
+
+  /** Index (into #records) of the first unmatched guest frame, or Infinity. */
+  #firstUnmatchedIndex(): number {
+    // Matched entries inside the window are set to -1; skip them.
+    while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
+    return this.#expHead < this.#expected.length ? this.#expected[this.#expHead]! : Infinity;
+  }
+
+  #pump(nowMs: number): void {
+    if (this.#stopped) return;
+    const recs = this.#records;
+    const p = this.options.pacing;
+    while (this.#nextWorld < recs.length) {
+      const r = recs[this.#nextWorld]!;
+      if (r.fromGuest) {
+        this.#nextWorld++;
+        continue;
+      }
+      if (p === 'causal' && this.#firstUnmatchedIndex() < this.#nextWorld) break;
+      if (p === 'recorded' && nowMs < this.#startMs + (r.tsNs - this.#firstTsNs) / 1e6 / this.options.speed) break;
+      this.#inject(r);
+      this.#nextWorld++;
+    }
+    // A due guest frame: every world frame before it is in.
+    const due = this.#firstUnmatchedIndex();
+    if (due !== Infinity && this.#dueSinceMs < 0) this.#dueSinceMs = nowMs;
+    this.#checkFinished();
+  }
+
+  #inject(r: LoggedFrame): void {
+    const v = this.#rec.decode(r.frame);
+    const live = this.mappings.toLive(v, this.#scratch);
+    const f = live ?? r.frame;
+    if (live !== null) this.stats.rewritten++;
+    this.stats.injected++;
+    this.stats.injectedBytes += f.length;
+    this.#sink.inject(f);
+  }
+
+  #checkFinished(): void {
+    if (!this.#finished && this.#nextWorld >= this.#records.length && this.#firstUnmatchedIndex() === Infinity) {
+      this.#finished = true;
+      this.#sink.finished();
+    }
+  }
+
+  /** A frame the guest sent. */
+  guestFrame(frame: Uint8Array, nowMs: number): void {
+    if (this.#stopped) return;
+    if (this.#firstUnmatchedIndex() === Infinity) {
+      this.stats.afterEnd++;
+      return;
+    }
+    const live = this.#live.decode(frame);
+    let mapping = this.mappings.forLive(live);
+    let translated = mapping !== undefined ? this.mappings.toRecorded(live, mapping) : frame;
+    const tv = new PacketView().decode(translated);
+    let firstDiff: { idx: number; diff: FrameDifference } | null = null;
+    let hit = -1;
+    const limit = Math.min(this.#expected.length, this.#expHead + this.options.window);
+    for (let k = this.#expHead; k < limit; k++) {
+      const idx = this.#expected[k]!;
+      if (idx === -1) continue;
+      const rec = this.#rec.decode(this.#records[idx]!.frame);
+      let d = frameDifference(tv, rec);
+      if (d !== null && mapping === undefined && FlowMappings.learnable(live)) {
+        // The flow's first packet: learn what this boot chose, then compare again.
+        const m = this.mappings.learn(live, rec);
+        if (m !== null) {
+          const t2 = this.mappings.toRecorded(live, m);
+          const d2 = frameDifference(new PacketView().decode(t2), this.#rec.decode(this.#records[idx]!.frame));
+          if (d2 === null) {
+            mapping = m;
+            translated = t2;
+            d = null;
+          } else {
+            this.mappings.learned.pop(); // not this flow after all
+            this.mappings.forget(live, rec);
+            d = d2;
+          }
+        } else {
+          // Not learnable: name the first difference beyond what a fresh boot may choose.
+          d = frameDifference(new PacketView().decode(this.mappings.withRecordedChoices(live, rec)), rec) ?? d;
+        }
+      }
+      if (d !== null && d.field === 'payload' && FlowMappings.isEchoRequest(tv) && FlowMappings.isEchoRequest(rec) && tv.length === rec.length && frameDifference(tv, rec, true) === null) {
+        // Same echo request but its data (a send time): learn it, the reply will echo it.
+        this.mappings.learnEchoData(tv);
+        d = null;
+      }
+      if (d === null) {
+        hit = k;
+        break;
+      }
+      if (firstDiff === null) firstDiff = { idx, diff: d };
+    }
+    if (hit >= 0) {
+      this.#expected[hit] = -1;
+      this.stats.matched++;
+      // Recorded pure ACKs this frame overtook were folded into it by the live guest: skip them.
+      for (let k = this.#expHead; k < hit; k++) {
+        const idx = this.#expected[k]!;
+        if (idx !== -1 && isPureAck(this.#rec.decode(this.#records[idx]!.frame))) {
+          this.#expected[k] = -1;
+          this.stats.skippedAcks++;
+        }
+      }
+      this.#dueSinceMs = -1;
+      this.#pump(nowMs);
+      return;
+    }
+    if (isPureAck(live)) {
+      this.stats.extraAcks++;
+      return;
+    }
+    const exp = firstDiff ?? { idx: this.#firstUnmatchedIndex(), diff: { offset: 0, field: 'frame' } };
+    this.#diverge({ kind: 'mismatch', seq: this.#records[exp.idx]!.seq, field: exp.diff.field, offset: exp.diff.offset, expected: this.#records[exp.idx]!.frame, actual: translated, atMs: nowMs });
+    if (this.options.continueOnDivergence) this.stats.unmatched++;
+  }
+
+  #diverge(d: ReplayDivergence): void {
+    this.stats.divergences++;
+    this.#sink.divergence(d);
+    if (!this.options.continueOnDivergence) this.#stopped = true;
+  }
+
+  /** Timers: recorded pacing, and the timeout on a missing guest frame. */
+  tick(nowMs: number): void {
+    if (this.#stopped) return;
+    this.#pump(nowMs);
+    const idx = this.#firstUnmatchedIndex();
+    // The first unmatched guest frame is due once every world frame before it went in (pump ensures that).
+    if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs && isPureAck(this.#rec.decode(this.#records[idx]!.frame))) {
+      this.#expected[this.#expHead] = -1;
+      this.stats.skippedAcks++;
+      this.#dueSinceMs = nowMs;
+      this.#pump(nowMs);
+      return;
+    }
+    if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs) {
+      this.#diverge({ kind: 'missing', seq: this.#records[idx]!.seq, expected: this.#records[idx]!.frame, atMs: nowMs });
+      if (this.options.continueOnDivergence) {
+        // Give up on that frame and carry on with the next.
+        this.#expected[this.#expHead] = -1;
+        this.#dueSinceMs = nowMs;
+        this.#pump(nowMs);
+      }
+    }
+  }
+}
