@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../src/engine/replay/replay-engine.ts';
+import { TCP_ACK, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
+import { PacketView } from '../src/packet/packet-view.ts';
+import { buildFrame } from './helpers/build-packet.ts';
+
+const G = { src: '52:54:00:12:34:56', dst: '52:55:0a:00:02:02', ipSrc: '10.0.2.15', ipDst: '10.0.2.2' };
+const W = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '10.0.2.2', ipDst: '10.0.2.15' };
+
+function run(records: LoggedFrame[], opts: Partial<ReplayOptions> = {}) {
+  const injected: Uint8Array[] = [];
+  const divs: ReplayDivergence[] = [];
+  let finished = false;
+  const e = new ReplayEngine(records, { pacing: 'causal', speed: 1, timeoutMs: 1000, continueOnDivergence: false, window: 8, ...opts }, {
+    inject: (f) => injected.push(f),
+    divergence: (d) => divs.push(d),
+    finished: () => (finished = true),
+  });
+  return { e, injected, divs, isFinished: () => finished };
+}
+
+const seqd = (frames: [boolean, Uint8Array][]): LoggedFrame[] => frames.map(([fromGuest, frame], i) => ({ seq: i, fromGuest, tsNs: i * 1_000_000, frame }));
+
+test('causal pacing: world frames go in once the guest frames before them matched', () => {
+  const recs = seqd([
+    [false, buildFrame({ ...W, proto: 'udp', srcPort: 53, dstPort: 999, payload: 'hello' })],
+    [true, buildFrame({ ...G, proto: 'udp', srcPort: 999, dstPort: 53, payload: 'q' })],
+    [false, buildFrame({ ...W, proto: 'udp', srcPort: 53, dstPort: 999, payload: 'a' })],
+  ]);
+  const r = run(recs);
+  r.e.start(0);
+  assert.equal(r.injected.length, 1, 'only the frame before the first guest frame');
+  r.e.guestFrame(recs[1]!.frame, 1);
+  assert.equal(r.injected.length, 2);
+  assert.ok(r.isFinished());
+  assert.equal(r.divs.length, 0);
+});
+
+test('a fresh TCP port and ISN are learned from the SYN and applied to injected world frames (checksums valid)', () => {
+  const syn = buildFrame({ ...G, proto: 'tcp', srcPort: 40000, dstPort: 80, seq: 1000, tcpFlags: TCP_SYN });
+  const synack = buildFrame({ ...W, proto: 'tcp', srcPort: 80, dstPort: 40000, seq: 5000, ack: 1001, tcpFlags: TCP_SYN | TCP_ACK });
+  const data = buildFrame({ ...G, proto: 'tcp', srcPort: 40000, dstPort: 80, seq: 1001, ack: 5001, tcpFlags: TCP_ACK | TCP_PSH, payload: 'GET' });
+  const r = run(seqd([[true, syn], [false, synack], [true, data]]));
+  r.e.start(0);
+  // The live guest picked port 41234 and ISN 777777.
+  r.e.guestFrame(buildFrame({ ...G, proto: 'tcp', srcPort: 41234, dstPort: 80, seq: 777777, tcpFlags: TCP_SYN }), 1);
+  assert.equal(r.divs.length, 0);
+  assert.equal(r.injected.length, 1);
+  const v = new PacketView().decode(r.injected[0]!);
+  assert.equal(v.dstPort, 41234);
+  assert.equal(v.tcpAck, 777778);
+  r.e.guestFrame(buildFrame({ ...G, proto: 'tcp', srcPort: 41234, dstPort: 80, seq: 777778, ack: 5001, tcpFlags: TCP_ACK | TCP_PSH, payload: 'GET' }), 2);
+  assert.equal(r.divs.length, 0);
+  assert.ok(r.isFinished());
+  assert.equal(r.e.learned.length, 1);
+});
+
+test('a different payload diverges, names the field, and stops (or goes on with continue)', () => {
+  const q = buildFrame({ ...G, proto: 'udp', srcPort: 999, dstPort: 53, payload: 'abc' });
+  for (const cont of [false, true]) {
+    const r = run(seqd([[true, q], [true, q]]), { continueOnDivergence: cont });
+    r.e.start(0);
+    r.e.guestFrame(buildFrame({ ...G, proto: 'udp', srcPort: 999, dstPort: 53, payload: 'abd' }), 1);
+    assert.equal(r.divs.length, 1);
+    assert.equal(r.divs[0]!.field, 'payload');
+    assert.equal(r.divs[0]!.seq, 0);
+    assert.equal(r.e.stopped, !cont);
+  }
+});
+
+test('pure ACK timing is tolerated both ways; a missing frame times out', () => {
+  const ack = buildFrame({ ...G, proto: 'tcp', srcPort: 1, dstPort: 2, seq: 10, ack: 20, tcpFlags: TCP_ACK });
+  const fin = buildFrame({ ...G, proto: 'tcp', srcPort: 1, dstPort: 2, seq: 10, ack: 25, tcpFlags: TCP_ACK | 0x01 });
+  const r = run(seqd([[true, ack], [true, fin]]));
+  r.e.start(0);
+  r.e.guestFrame(buildFrame({ ...G, proto: 'tcp', srcPort: 1, dstPort: 2, seq: 10, ack: 22, tcpFlags: TCP_ACK }), 1); // an ACK of its own timing
+  r.e.guestFrame(fin, 2); // folds the recorded pure ACK
+  assert.equal(r.divs.length, 0);
+  assert.ok(r.isFinished());
+  assert.equal(r.e.stats.skippedAcks + r.e.stats.matched, 2);
+  const m = run(seqd([[true, buildFrame({ ...G, proto: 'udp', payload: 'x' })]]));
+  m.e.start(0);
+  m.e.tick(500);
+  assert.equal(m.divs.length, 0);
+  m.e.tick(1001);
+  assert.equal(m.divs[0]!.kind, 'missing');
+});
+
+test('recorded pacing injects at the original times scaled by speed; fast does not wait', () => {
+  const w = (p: string) => buildFrame({ ...W, proto: 'udp', payload: p });
+  const recs: LoggedFrame[] = [0, 100, 200].map((ms, i) => ({ seq: i, fromGuest: false, tsNs: ms * 1e6, frame: w(`w${i}`) }));
+  const r = run(recs, { pacing: 'recorded', speed: 2 });
+  r.e.start(1000);
+  assert.equal(r.injected.length, 1);
+  r.e.tick(1049);
+  assert.equal(r.injected.length, 1);
+  r.e.tick(1050);
+  assert.equal(r.injected.length, 2);
+  r.e.tick(1100);
+  assert.equal(r.injected.length, 3);
+  const f = run(recs, { pacing: 'fast' });
+  f.e.start(0);
+  assert.equal(f.injected.length, 3);
+  assert.ok(f.isFinished());
+});
