@@ -7,6 +7,7 @@ import { NetrrError, exitCodeFor, isNetrrError } from '../errors.ts';
 import { bridgeCommand } from './cmd-bridge.ts';
 import { compareCommand } from './cmd-compare.ts';
 import { replayCommand } from './cmd-replay.ts';
+import { qemuRrCommand } from './cmd-qemu-rr.ts';
 import { qemuLogEventsCommand, qemuLogExportCommand, qemuLogInfoCommand } from './cmd-qemu-log.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
@@ -185,6 +186,21 @@ export function buildProgram(): Command {
       const { frames } = await qemuLogExportCommand(file, output, o);
       process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
     });
+
+  const qrr = program.command('qemu-rr').description("wrap QEMU's own record/replay: adds -icount rr=…, one filter-replay per netdev, tx=timer; refuses a replay whose netdevs or filters differ");
+  for (const mode of ['record', 'replay'] as const) {
+    qrr
+      .command(mode)
+      .requiredOption('--log <dir>', 'directory holding replay.bin and the saved command line')
+      .option('--qemu <binary>', 'QEMU binary (default qemu-system-x86_64)')
+      .option('--timeout <sec>', 'kill QEMU after this long (replays can stall)', intOption('--timeout'))
+      .argument('<qemu-args...>', 'QEMU arguments, after --')
+      .description(mode === 'record' ? 'run QEMU recording; saves the command line beside the log' : 'run QEMU replaying; refuses a command line whose netdevs or filters differ from the recording')
+      .action(async (args: string[], o: { log: string; qemu?: string; timeout?: number }) => {
+        const code = await qemuRrCommand(mode, o, args);
+        if (code !== 0) process.exitCode = code;
+      });
+  }
 
   program
     .command('control')
