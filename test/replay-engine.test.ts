@@ -79,12 +79,16 @@ test('pure ACK timing is tolerated both ways; a missing frame times out', () => 
   assert.equal(r.divs.length, 0);
   assert.ok(r.isFinished());
   assert.equal(r.e.stats.skippedAcks + r.e.stats.matched, 2);
-  const m = run(seqd([[true, buildFrame({ ...G, proto: 'udp', payload: 'x' })]]));
+  const m = run(seqd([[true, buildFrame({ ...G, proto: 'udp', payload: 'x' })], [true, buildFrame({ ...G, proto: 'udp', payload: 'y' })]]));
   m.e.start(0);
-  m.e.tick(500);
+  m.e.tick(60_000);
+  assert.equal(m.divs.length, 0, 'no timeout before the guest has said anything (it is booting)');
+  m.e.guestFrame(buildFrame({ ...G, proto: 'udp', payload: 'x' }), 60_000);
+  m.e.tick(60_500);
   assert.equal(m.divs.length, 0);
-  m.e.tick(1001);
+  m.e.tick(61_001);
   assert.equal(m.divs[0]!.kind, 'missing');
+  assert.equal(m.divs[0]!.seq, 1);
 });
 
 test('recorded pacing injects at the original times scaled by speed; fast does not wait', () => {

@@ -1,14 +1,18 @@
-// Record a real guest's session, then replay the log into fresh boots of the
-// same guest with no upstream at all:
-//  1. the same guest: it receives the recorded bytes (even though the world
-//     changed since), netrr learns the boot's own ports/ISNs/timestamps/echo
-//     data, and reports no divergence (exit 0);
+// Record a real guest that pings, downloads a file over TCP (HTTP from a
+// server on the host, through slirp) and fetches one over TFTP (slirp's
+// server), then replay the log into fresh boots of the same guest with no
+// upstream at all:
+//  1. the same guest: it receives the recorded files (same checksums on its
+//     console, though both files changed on disk after recording), netrr
+//     learns the boot's own ports/ISNs/timestamps/echo data and reports no
+//     divergence (exit 0);
 //  2. a guest asking for something else (another port): replay stops at the
 //     first divergent frame, names the field, writes a pcapng tshark opens.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { bootGuest, waitTask } from './helpers/guest.ts';
@@ -23,48 +27,62 @@ async function replayInto(d: string, name: string, log: string, cmdline: string)
   const sock = `${d}/${name}.sock`;
   const pcap = join(d, `${name}.pcapng`);
   const report = join(d, `${name}.jsonl`);
-  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '5000', '--report', report, '--report-pcap', pcap]);
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000', '--report', report, '--report-pcap', pcap]);
   await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-  const g = bootGuest('tcp-echo', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], cmdline);
+  const g = bootGuest('fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], cmdline);
   const serial = await waitTask(g, 90_000);
   await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
   return { serial, out: rp.out(), code: rp.child.exitCode, pcap, report };
 }
 
-test('record a guest, replay into fresh boots: same guest matches (learned mappings listed); a different request stops at the first divergence', async () => {
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+
+test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots: same guest gets the recorded files; a different request stops at the first divergence', async () => {
   const d = join(tmp.path, 'r');
   mkdirSync(d);
-  let reply = 'echo:';
-  const server = net.createServer((c) => c.on('data', (x) => c.end(`${reply}${x.toString()}`)).on('error', () => {}));
+  const files = join(d, 'files');
+  mkdirSync(files);
+  let httpFile = randomBytes(30000);
+  const tftpFile = randomBytes(5000);
+  writeFileSync(join(files, 'tftp.bin'), tftpFile);
+  const server = http.createServer((req, res) => {
+    if (req.url === '/file.bin') res.end(httpFile);
+    else res.writeHead(404).end();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  const world = new Qemu(['-netdev', 'user,id=u', '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const port = (server.address() as { port: number }).port;
+  const world = new Qemu(['-netdev', `user,id=u,tftp=${files}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
   const log = join(d, 'rec.nrrlog');
+  const recordedHttp = md5(httpFile);
+  const recordedTftp = md5(tftpFile);
   try {
     await world.waitForSockets([`${d}/world.sock`]);
     const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
     await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('tcp-echo', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const g = bootGuest('fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
     const recorded = await waitTask(g, 90_000);
-    assert.match(recorded, /echo:guest line 3/);
+    assert.match(recorded, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), recorded);
+    assert.match(recorded, new RegExp(`TFTP-MD5 ${recordedTftp} 5000`), recorded);
     rec.child.kill('SIGTERM');
     await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
   } finally {
     await world.stop();
   }
   // The world changes after the recording; replay must still deliver what was recorded.
-  reply = 'CHANGED:';
+  httpFile = randomBytes(30000);
+  writeFileSync(join(files, 'tftp.bin'), randomBytes(5000));
   server.close();
 
   const same = await replayInto(d, 'same', log, `netrr.port=${port}`);
-  assert.equal(same.code, 0, same.out);
+  assert.equal(same.code, 0, same.out + same.serial);
   assert.match(same.serial, /PING-OK/);
-  for (const i of [1, 2, 3]) assert.match(same.serial, new RegExp(`echo:guest line ${i}`), 'the recorded bytes, not the changed server');
-  assert.doesNotMatch(same.serial, /CHANGED/);
+  assert.match(same.serial, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), 'the recorded download, not the changed file');
+  assert.match(same.serial, new RegExp(`TFTP-MD5 ${recordedTftp} 5000`), 'the recorded TFTP file');
   const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(same.out)![1]!) as { divergences: number; guestFramesMatched: number; learned: string[]; injected: number };
   assert.equal(summary.divergences, 0);
   assert.ok(summary.guestFramesMatched >= 10);
-  assert.equal(summary.learned.filter((l) => l.startsWith('tcp port')).length, 3, 'three TCP connections learned');
+  assert.ok(summary.learned.some((l) => l.startsWith('tcp port')), 'the HTTP connection was learned');
+  assert.ok(summary.learned.some((l) => l.startsWith('udp port')), "the TFTP client's port was learned");
   assert.ok(summary.learned.some((l) => l.startsWith('icmp echo data')));
 
   // A different request: the guest connects to another port.

@@ -93,6 +93,8 @@ export class ReplayEngine {
   #dueSinceMs = -1;
   #stopped = false;
   #finished = false;
+  /** No timeout runs before the guest's first frame: boot time is not a divergence. */
+  #guestAlive = false;
   #live = new PacketView();
   #rec = new PacketView();
   #scratch = new PacketView();
@@ -153,7 +155,7 @@ export class ReplayEngine {
     }
     // A due guest frame: every world frame before it is in.
     const due = this.#firstUnmatchedIndex();
-    if (due !== Infinity && this.#dueSinceMs < 0) this.#dueSinceMs = nowMs;
+    if (due !== Infinity && this.#dueSinceMs < 0 && this.#guestAlive) this.#dueSinceMs = nowMs;
     this.#checkFinished();
   }
 
@@ -177,6 +179,7 @@ export class ReplayEngine {
   /** A frame the guest sent. */
   guestFrame(frame: Uint8Array, nowMs: number): void {
     if (this.#stopped) return;
+    this.#guestAlive = true;
     if (this.#firstUnmatchedIndex() === Infinity) {
       this.stats.afterEnd++;
       return;
