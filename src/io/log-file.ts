@@ -20,8 +20,7 @@ import {
   recordBytes,
 } from '../codec/netrr-log.ts';
 import { segmentPath } from './log-writer.ts';
-
-const READ_BYTES = 1024 * 1024;
+import { readWindowed } from './windowed-read.ts';
 
 export interface SegmentScan {
   readonly path: string;
@@ -84,33 +83,21 @@ export async function scanSegment(path: string, onFrame: (r: LogRecord, header: 
       lastTs = r.tsNs;
       onFrame(r, header);
     };
-    let win = new Uint8Array(READ_BYTES * 2);
-    let start = 0;
-    let end = 0;
-    let pos = LOG_HEADER_BYTES;
     let damage: NetrrError | null = null;
     try {
-      for (;;) {
-        const need = Math.max(parser.needBytes, READ_BYTES);
-        if (win.length - end < need) {
-          const live = end - start;
-          const next = live + need > win.length ? new Uint8Array(live + need) : win;
-          if (next === win) win.copyWithin(0, start, end);
-          else next.set(win.subarray(start, end));
-          win = next;
-          start = 0;
-          end = live;
-        }
-        const { bytesRead: n } = await fh.read(win, end, Math.min(win.length - end, READ_BYTES), pos);
-        if (n === 0) break;
-        pos += n;
-        end += n;
-        start = parser.parse(win, start, end, onRecord);
-        if (start === end) start = end = 0;
-        if (afterChunk !== undefined) await afterChunk(pos, fileBytes);
-      }
-      if (end > start) {
-        damage = new NetrrError('ERR_LOG_TRUNCATED', `segment ${path} ends inside a record at offset ${parser.goodEnd} (${end - start} bytes of a torn record)`, { offset: parser.goodEnd });
+      const left = await readWindowed(
+        fh,
+        LOG_HEADER_BYTES,
+        {
+          parse: (w, a, b) => parser.parse(w, a, b, onRecord),
+          get needBytes() {
+            return parser.needBytes;
+          },
+        },
+        afterChunk === undefined ? undefined : (readTo) => afterChunk(readTo, fileBytes),
+      );
+      if (left > 0) {
+        damage = new NetrrError('ERR_LOG_TRUNCATED', `segment ${path} ends inside a record at offset ${parser.goodEnd} (${left} bytes of a torn record)`, { offset: parser.goodEnd });
       }
     } catch (e) {
       if (!isNetrrError(e)) throw e;
