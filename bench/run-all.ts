@@ -1,6 +1,12 @@
-// Runs every benchmark in sequence (npm run bench). Each prints its own table.
+// Runs the in-process benchmarks in sequence (npm run bench). Each prints its
+// own table. The compare-proxy comparison with QEMU drives real processes and
+// takes minutes: run it alone with `node dist/bench/compare-vs-qemu.js`.
 await import('./framing.ts');
 console.log();
 await import('./header-decode.ts');
 console.log();
 await import('./pcapng.ts');
+console.log();
+await import('./compare-engine.ts');
+console.log();
+await import('./log.ts');
