@@ -1,6 +1,6 @@
-// Record a real guest that pings, downloads a file over TCP (HTTP from a
-// server on the host, through slirp) and fetches one over TFTP (slirp's
-// server), then replay the log into fresh boots of the same guest with no
+// Record a real guest that gets its address by DHCP, pings, downloads a file
+// over TCP (HTTP from a server on the host, through slirp) and fetches one
+// over TFTP (slirp's server), then replay the log into fresh boots of the same guest with no
 // upstream at all:
 //  1. the same guest: it receives the recorded files (same checksums on its
 //     console, though both files changed on disk after recording), netrr
@@ -29,7 +29,7 @@ async function replayInto(d: string, name: string, log: string, cmdline: string)
   const report = join(d, `${name}.jsonl`);
   const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000', '--report', report, '--report-pcap', pcap]);
   await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-  const g = bootGuest('fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], cmdline);
+  const g = bootGuest('dhcp-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], cmdline);
   const serial = await waitTask(g, 90_000);
   await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
   return { serial, out: rp.out(), code: rp.child.exitCode, pcap, report };
@@ -59,8 +59,9 @@ test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots:
     await world.waitForSockets([`${d}/world.sock`]);
     const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
     await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const g = bootGuest('dhcp-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
     const recorded = await waitTask(g, 90_000);
+    assert.match(recorded, /DHCP-OK 10\.0\.2\.15/, recorded);
     assert.match(recorded, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), recorded);
     assert.match(recorded, new RegExp(`TFTP-MD5 ${recordedTftp} 5000`), recorded);
     rec.child.kill('SIGTERM');
@@ -75,6 +76,7 @@ test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots:
 
   const same = await replayInto(d, 'same', log, `netrr.port=${port}`);
   assert.equal(same.code, 0, same.out + same.serial);
+  assert.match(same.serial, /DHCP-OK 10\.0\.2\.15/, 'the recorded DHCP lease, with this boot\'s own xid');
   assert.match(same.serial, /PING-OK/);
   assert.match(same.serial, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), 'the recorded download, not the changed file');
   assert.match(same.serial, new RegExp(`TFTP-MD5 ${recordedTftp} 5000`), 'the recorded TFTP file');
@@ -84,6 +86,7 @@ test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots:
   assert.ok(summary.learned.some((l) => l.startsWith('tcp port')), 'the HTTP connection was learned');
   assert.ok(summary.learned.some((l) => l.startsWith('udp port')), "the TFTP client's port was learned");
   assert.ok(summary.learned.some((l) => l.startsWith('icmp echo data')));
+  assert.ok(summary.learned.some((l) => l.startsWith('transaction ids')), 'the DHCP xid was learned');
 
   // A different request: the guest connects to another port.
   const other = await replayInto(d, 'other', log, `netrr.port=${port + 1}`);

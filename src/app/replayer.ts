@@ -144,11 +144,11 @@ export class Replayer {
         outstanding: e.outstanding,
         divergences: s.divergences,
         afterEnd: s.afterEnd,
-        extraAcks: s.extraAcks,
-        skippedAcks: s.skippedAcks,
+        extraOptional: s.extraOptional,
+        skippedOptional: s.skippedOptional,
         seconds: Number(secs.toFixed(3)),
         rate: { pps: Math.round(s.injected / secs), bps: Math.round((s.injectedBytes * 8) / secs) },
-        learned: [...e.learned.map((m) => m.describe), ...(e.mappings.echoLearned > 0 ? [`icmp echo data: ${e.mappings.echoLearned} requests (replies echo the live data)`] : [])],
+        learned: [...e.learned.map((m) => m.describe), ...(e.mappings.echoLearned > 0 ? [`icmp echo data: ${e.mappings.echoLearned} requests (replies echo the live data)`] : []), ...(e.mappings.txidsLearned > 0 ? [`transaction ids (DHCP xid / DNS id): ${e.mappings.txidsLearned}`] : [])],
       },
     };
   }

@@ -79,6 +79,21 @@ export function timestampOffset(v: PacketView): number {
   return -1;
 }
 
+/** DHCP (RFC 2131 §2): server port 67, client 68; the xid is at BOOTP offset 4, secs (elapsed time) at 8. */
+const DHCP_SERVER_PORT = 67;
+const DHCP_CLIENT_PORT = 68;
+/** DNS (RFC 1035 §4.1.1): the 16-bit id opens the message. */
+const DNS_PORT = 53;
+
+/** Where a transaction id sits in a UDP frame, and how long it is; null when the frame has none we know. */
+export function txidField(v: PacketView): { offset: number; length: number; secs: number } | null {
+  if (v.ipProto !== IPPROTO_UDP || v.payloadOffset < 0) return null;
+  const dhcp = (v.srcPort === DHCP_CLIENT_PORT && v.dstPort === DHCP_SERVER_PORT) || (v.srcPort === DHCP_SERVER_PORT && v.dstPort === DHCP_CLIENT_PORT);
+  if (dhcp && v.payloadLength >= 240) return { offset: v.payloadOffset + 4, length: 4, secs: v.payloadOffset + 8 };
+  if ((v.dstPort === DNS_PORT || v.srcPort === DNS_PORT) && v.payloadLength >= 12) return { offset: v.payloadOffset, length: 2, secs: -1 };
+  return null;
+}
+
 const ICMP_ECHO_REQUEST = 8;
 const ICMP_ECHO_REPLY = 0;
 const ICMPV6_ECHO_REQUEST = 128;
@@ -96,6 +111,41 @@ export class FlowMappings {
    */
   readonly #echoData = new Map<string, Uint8Array>();
   echoLearned = 0;
+  /** Transaction ids (DHCP xid, DNS id): live ↔ recorded, as hex. */
+  readonly #txLiveToRec = new Map<string, string>();
+  readonly #txRecToLive = new Map<string, string>();
+  txidsLearned = 0;
+
+  /**
+   * Learns a transaction id when the (translated) live frame and the recorded
+   * one differ only there (and in DHCP's elapsed-seconds field). Returns the
+   * live frame with the recorded id and secs in place, or null.
+   */
+  learnTxid(t: PacketView, rec: PacketView): Uint8Array | null {
+    const lf = txidField(t);
+    const rf = txidField(rec);
+    if (lf === null || rf === null || lf.offset !== rf.offset || t.length !== rec.length) return null;
+    const f = Uint8Array.from(t.buf);
+    f.set(rec.buf.subarray(rf.offset, rf.offset + rf.length), lf.offset);
+    if (lf.secs >= 0) f.set(rec.buf.subarray(rf.secs, rf.secs + 2), lf.secs);
+    const liveId = Buffer.from(t.buf.subarray(lf.offset, lf.offset + lf.length)).toString('hex');
+    const recId = Buffer.from(rec.buf.subarray(rf.offset, rf.offset + rf.length)).toString('hex');
+    if (!this.#txLiveToRec.has(liveId)) this.txidsLearned++;
+    this.#txLiveToRec.set(liveId, recId);
+    this.#txRecToLive.set(recId, liveId);
+    return f;
+  }
+
+  /** A guest frame with a known live transaction id rewritten to the recorded one (copy), or null. */
+  txidToRecorded(t: PacketView): Uint8Array | null {
+    const lf = txidField(t);
+    if (lf === null) return null;
+    const rec = this.#txLiveToRec.get(Buffer.from(t.buf.subarray(lf.offset, lf.offset + lf.length)).toString('hex'));
+    if (rec === undefined) return null;
+    const f = Uint8Array.from(t.buf);
+    f.set(Buffer.from(rec, 'hex'), lf.offset);
+    return f;
+  }
 
   static isEchoRequest(v: PacketView): boolean {
     return (v.ipProto === IPPROTO_ICMP && v.icmpType === ICMP_ECHO_REQUEST) || (v.ipProto === IPPROTO_ICMPV6 && v.icmpType === ICMPV6_ECHO_REQUEST);
@@ -200,9 +250,12 @@ export class FlowMappings {
     const m = this.#byRec.get(flowKey(rec, false, guestPort(rec, false)));
     const isReply = (rec.ipProto === IPPROTO_ICMP && rec.icmpType === ICMP_ECHO_REPLY) || (rec.ipProto === IPPROTO_ICMPV6 && rec.icmpType === ICMPV6_ECHO_REPLY);
     const data = isReply ? this.#echoData.get(`${rec.icmpId}|${(rec.buf[rec.l4Offset + 6]! << 8) | rec.buf[rec.l4Offset + 7]!}`) : undefined;
-    if (m === undefined && data === undefined) return null;
+    const tf = txidField(rec);
+    const liveTx = tf === null ? undefined : this.#txRecToLive.get(Buffer.from(rec.buf.subarray(tf.offset, tf.offset + tf.length)).toString('hex'));
+    if (m === undefined && data === undefined && liveTx === undefined) return null;
     const f = Uint8Array.from(rec.buf);
     if (data !== undefined && data.length === rec.payloadLength) f.set(data, rec.payloadOffset);
+    if (tf !== null && liveTx !== undefined) f.set(Buffer.from(liveTx, 'hex'), tf.offset);
     if (m === undefined) {
       const v0 = scratch.decode(f);
       fillL4Checksum(v0);

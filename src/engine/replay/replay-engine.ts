@@ -67,15 +67,29 @@ export class ReplayStats {
   afterEnd = 0;
   /** Guest frames dropped after a divergence with --continue. */
   unmatched = 0;
-  /** Pure TCP ACKs the live guest sent that the recording did not have (ACK timing is not deterministic). */
-  extraAcks = 0;
-  /** Recorded pure ACKs the live guest folded into a later frame. */
-  skippedAcks = 0;
+  /** Timing-driven guest frames (see isOptional) the live guest sent but the recording did not have where they came. */
+  extraOptional = 0;
+  /** Timing-driven recorded frames not waited for. */
+  skippedOptional = 0;
 }
 
 /** A TCP segment that only acknowledges: no data, no SYN/FIN/RST. Its timing is not deterministic. */
 export function isPureAck(v: PacketView): boolean {
   return v.ipProto === 6 && v.srcPort >= 0 && v.payloadLength === 0 && (v.tcpFlags & 0x07) === 0;
+}
+
+/** ICMPv6 messages a kernel sends on its own timers: MLD (130-132, 143), router and neighbour discovery (133-137). */
+const TIMER_ICMPV6 = new Set([130, 131, 132, 133, 134, 135, 136, 137, 143]);
+const IPPROTO_IGMP = 2;
+
+/**
+ * Guest frames whose presence and place depend on timers, not on what the
+ * guest was asked to do: pure ACKs, IPv6 neighbour/router discovery and MLD,
+ * IGMP. Replay neither waits for them nor treats an extra one as divergence
+ * (both are counted).
+ */
+export function isOptional(v: PacketView): boolean {
+  return isPureAck(v) || (v.ipProto === 58 && TIMER_ICMPV6.has(v.icmpType)) || v.ipProto === IPPROTO_IGMP;
 }
 
 export class ReplayEngine {
@@ -131,11 +145,17 @@ export class ReplayEngine {
     this.#pump(nowMs);
   }
 
-  /** Index (into #records) of the first unmatched guest frame, or Infinity. */
+  /** Index (into #records) of the first unmatched guest frame that must be waited for, or Infinity. */
   #firstUnmatchedIndex(): number {
-    // Matched entries inside the window are set to -1; skip them.
-    while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
-    return this.#expHead < this.#expected.length ? this.#expected[this.#expHead]! : Infinity;
+    // Matched entries inside the window are set to -1; timing-driven ones are not waited for.
+    for (;;) {
+      while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
+      if (this.#expHead >= this.#expected.length) return Infinity;
+      const idx = this.#expected[this.#expHead]!;
+      if (!isOptional(this.#scratch.decode(this.#records[idx]!.frame))) return idx;
+      this.#expected[this.#expHead] = -1;
+      this.stats.skippedOptional++;
+    }
   }
 
   #pump(nowMs: number): void {
@@ -187,7 +207,12 @@ export class ReplayEngine {
     const live = this.#live.decode(frame);
     let mapping = this.mappings.forLive(live);
     let translated = mapping !== undefined ? this.mappings.toRecorded(live, mapping) : frame;
-    const tv = new PacketView().decode(translated);
+    let tv = new PacketView().decode(translated);
+    const withTxid = this.mappings.txidToRecorded(tv);
+    if (withTxid !== null) {
+      translated = withTxid;
+      tv = new PacketView().decode(translated);
+    }
     let firstDiff: { idx: number; diff: FrameDifference } | null = null;
     let hit = -1;
     const limit = Math.min(this.#expected.length, this.#expHead + this.options.window);
@@ -216,6 +241,14 @@ export class ReplayEngine {
           d = frameDifference(new PacketView().decode(this.mappings.withRecordedChoices(live, rec)), rec) ?? d;
         }
       }
+      if (d !== null && d.field === 'payload') {
+        // A DHCP xid / DNS id this boot chose: learn it; replies will carry it.
+        const t2 = this.mappings.learnTxid(tv, rec);
+        if (t2 !== null && frameDifference(new PacketView().decode(t2), this.#rec.decode(this.#records[idx]!.frame)) === null) {
+          translated = t2;
+          d = null;
+        }
+      }
       if (d !== null && d.field === 'payload' && FlowMappings.isEchoRequest(tv) && FlowMappings.isEchoRequest(rec) && tv.length === rec.length && frameDifference(tv, rec, true) === null) {
         // Same echo request but its data (a send time): learn it, the reply will echo it.
         this.mappings.learnEchoData(tv);
@@ -230,20 +263,20 @@ export class ReplayEngine {
     if (hit >= 0) {
       this.#expected[hit] = -1;
       this.stats.matched++;
-      // Recorded pure ACKs this frame overtook were folded into it by the live guest: skip them.
+      // Timing-driven recorded frames this frame overtook (e.g. ACKs it folded in): skip them.
       for (let k = this.#expHead; k < hit; k++) {
         const idx = this.#expected[k]!;
-        if (idx !== -1 && isPureAck(this.#rec.decode(this.#records[idx]!.frame))) {
+        if (idx !== -1 && isOptional(this.#rec.decode(this.#records[idx]!.frame))) {
           this.#expected[k] = -1;
-          this.stats.skippedAcks++;
+          this.stats.skippedOptional++;
         }
       }
       this.#dueSinceMs = -1;
       this.#pump(nowMs);
       return;
     }
-    if (isPureAck(live)) {
-      this.stats.extraAcks++;
+    if (isOptional(live)) {
+      this.stats.extraOptional++;
       return;
     }
     const exp = firstDiff ?? { idx: this.#firstUnmatchedIndex(), diff: { offset: 0, field: 'frame' } };
@@ -263,13 +296,6 @@ export class ReplayEngine {
     this.#pump(nowMs);
     const idx = this.#firstUnmatchedIndex();
     // The first unmatched guest frame is due once every world frame before it went in (pump ensures that).
-    if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs && isPureAck(this.#rec.decode(this.#records[idx]!.frame))) {
-      this.#expected[this.#expHead] = -1;
-      this.stats.skippedAcks++;
-      this.#dueSinceMs = nowMs;
-      this.#pump(nowMs);
-      return;
-    }
     if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs) {
       this.#diverge({ kind: 'missing', seq: this.#records[idx]!.seq, expected: this.#records[idx]!.frame, atMs: nowMs });
       if (this.options.continueOnDivergence) {
