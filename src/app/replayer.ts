@@ -5,7 +5,6 @@ import { appendFile } from 'node:fs/promises';
 import { NetrrError } from '../errors.ts';
 import { DIR_FROM_PORT, type LogHeader } from '../codec/netrr-log.ts';
 import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../engine/replay/replay-engine.ts';
-import { fieldAt } from '../engine/replay/frame-diff.ts';
 import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
@@ -172,4 +171,3 @@ function describeFrame(v: PacketView): string {
   return `${v.length} bytes`;
 }
 
-export { fieldAt };

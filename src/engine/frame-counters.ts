@@ -7,6 +7,13 @@ export const RX_DROP_REASONS = ['zeroLength', 'badVnetHdr', 'tooLong', 'tornReco
 export const TX_DROP_REASONS = ['noPeer', 'backpressure', 'tooLong', 'writeError', 'closed'] as const;
 
 export type RxDropReason = (typeof RX_DROP_REASONS)[number];
+
+/** Sum of an object's own numeric fields: the total of a reason-by-field counter set, whatever fields it grows. */
+export function sumFields(o: object): number {
+  let n = 0;
+  for (const v of Object.values(o)) if (typeof v === 'number') n += v;
+  return n;
+}
 export type TxDropReason = (typeof TX_DROP_REASONS)[number];
 
 export class RxDrops {
@@ -52,15 +59,11 @@ export class EndpointCounters {
   rejectedPeers = 0;
 
   rxDropped(): number {
-    let n = 0;
-    for (const r of RX_DROP_REASONS) n += this.rxDrops[r];
-    return n;
+    return sumFields(this.rxDrops);
   }
 
   txDropped(): number {
-    let n = 0;
-    for (const r of TX_DROP_REASONS) n += this.txDrops[r];
-    return n;
+    return sumFields(this.txDrops);
   }
 
   toJSON(): Record<string, unknown> {

@@ -9,6 +9,7 @@
 // coalesce until the checkpoint is done.
 
 import { PacketView } from '../../packet/packet-view.ts';
+import { sumFields } from '../frame-counters.ts';
 import {
   ComparePacket,
   ConnKey,
@@ -153,14 +154,14 @@ export class CompareCounters {
   checkpointsDone = 0;
   readonly causes: Record<CheckpointCause, number> = { payload: 0, size: 0, ack: 0, header: 0, timeout: 0, 'queue-overflow': 0, memory: 0, 'table-full': 0 };
 
+  /** Primary frames released, all reasons. */
   releasedTotal(): number {
-    const r = this.released;
-    return r.matched + r.unsupported + r.noPayload + r.alreadyCompared + r.flushed + r.evicted + r.failover + r.bypassed;
+    return sumFields(this.released);
   }
 
+  /** Secondary frames matched or dropped, all reasons. */
   secondaryConsumed(): number {
-    const s = this.secondary;
-    return s.matched + s.unsupported + s.noPayload + s.alreadyCompared + s.flushed + s.evicted + s.queueFull + s.memory + s.failover + s.bypassed;
+    return sumFields(this.secondary);
   }
 }
 

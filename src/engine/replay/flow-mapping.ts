@@ -22,10 +22,6 @@ export interface FlowMapping {
   readonly describe: string;
 }
 
-function u16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-
 function w16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff;
   b[o + 1] = v & 0xff;
@@ -277,4 +273,3 @@ export class FlowMappings {
   }
 }
 
-export { u16 as readU16 };
