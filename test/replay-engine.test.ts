@@ -109,3 +109,46 @@ test('recorded pacing injects at the original times scaled by speed; fast does n
   assert.equal(f.injected.length, 3);
   assert.ok(f.isFinished());
 });
+
+test('DHCP: the xid is learned only from a matching message, replies carry the live xid, a retried DISCOVER is a retransmission', () => {
+  const bootp = (op: number, xid: number, secs: number, msgType: number): Uint8Array => {
+    const p = new Uint8Array(300);
+    p[0] = op;
+    p[1] = 1;
+    p[2] = 6;
+    p.set([xid >>> 24, (xid >>> 16) & 0xff, (xid >>> 8) & 0xff, xid & 0xff], 4);
+    p[8] = secs >> 8;
+    p[9] = secs & 0xff;
+    p.set([0x63, 0x82, 0x53, 0x63, 53, 1, msgType, 255], 236);
+    return p;
+  };
+  const disc = (xid: number, secs: number) => buildFrame({ ...G, ipSrc: '0.0.0.0', ipDst: '255.255.255.255', proto: 'udp', srcPort: 68, dstPort: 67, payload: bootp(1, xid, secs, 1) });
+  const offer = (xid: number) => buildFrame({ ...W, ipDst: '255.255.255.255', proto: 'udp', srcPort: 67, dstPort: 68, payload: bootp(2, xid, 0, 2) });
+  const req = (xid: number) => buildFrame({ ...G, ipSrc: '0.0.0.0', ipDst: '255.255.255.255', proto: 'udp', srcPort: 68, dstPort: 67, payload: bootp(1, xid, 0, 3) });
+  const r = run(seqd([[true, disc(0x1111, 0)], [false, offer(0x1111)], [true, req(0x1111)]]));
+  r.e.start(0);
+  r.e.guestFrame(disc(0x2222, 0), 1);
+  assert.equal(r.divs.length, 0);
+  assert.equal(r.e.mappings.txidsLearned, 1);
+  const o = new PacketView().decode(r.injected[0]!);
+  assert.deepEqual([...r.injected[0]!.subarray(o.payloadOffset + 4, o.payloadOffset + 8)], [0, 0, 0x22, 0x22], 'the offer carries the live xid');
+  r.e.guestFrame(disc(0x2222, 3), 2); // udhcpc's retry, 3 s later
+  assert.equal(r.divs.length, 0);
+  assert.equal(r.e.stats.retransmissions, 1);
+  r.e.guestFrame(req(0x2222), 3);
+  assert.equal(r.divs.length, 0);
+  assert.ok(r.isFinished());
+  assert.equal(r.e.mappings.txidsLearned, 1, 'no id learned from a message that did not match');
+});
+
+test('ICMP: a fresh echo identifier and fresh echo data are learned together; the reply follows both', () => {
+  const echo = (id: number, data: string, type = 8) => buildFrame({ ...(type === 8 ? G : W), proto: 'icmp', icmpType: type, icmpId: id, payload: data });
+  const r = run(seqd([[true, echo(107, 'time=1000')], [false, echo(107, 'time=1000', 0)]]));
+  r.e.start(0);
+  r.e.guestFrame(echo(108, 'time=2000'), 1);
+  assert.equal(r.divs.length, 0);
+  const v = new PacketView().decode(r.injected[0]!);
+  assert.equal(v.icmpId, 108);
+  assert.equal(Buffer.from(r.injected[0]!.subarray(v.payloadOffset)).toString(), 'time=2000');
+  assert.ok(r.isFinished());
+});

@@ -144,6 +144,7 @@ export class Replayer {
         divergences: s.divergences,
         afterEnd: s.afterEnd,
         extraOptional: s.extraOptional,
+        retransmissions: s.retransmissions,
         skippedOptional: s.skippedOptional,
         seconds: Number(secs.toFixed(3)),
         rate: { pps: Math.round(s.injected / secs), bps: Math.round((s.injectedBytes * 8) / secs) },

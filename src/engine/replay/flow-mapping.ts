@@ -113,23 +113,29 @@ export class FlowMappings {
   txidsLearned = 0;
 
   /**
-   * Learns a transaction id when the (translated) live frame and the recorded
-   * one differ only there (and in DHCP's elapsed-seconds field). Returns the
-   * live frame with the recorded id and secs in place, or null.
+   * When the (translated) live frame and the recorded one differ only in a
+   * transaction id (and DHCP's elapsed seconds), returns the live frame with
+   * the recorded values in place and the pair of ids, without storing them:
+   * the caller commits with commitTxid once the whole frame matched.
    */
-  learnTxid(t: PacketView, rec: PacketView): Uint8Array | null {
+  candidateTxid(t: PacketView, rec: PacketView): { frame: Uint8Array; liveId: string; recId: string } | null {
     const lf = txidField(t);
     const rf = txidField(rec);
     if (lf === null || rf === null || lf.offset !== rf.offset || t.length !== rec.length) return null;
     const f = Uint8Array.from(t.buf);
     f.set(rec.buf.subarray(rf.offset, rf.offset + rf.length), lf.offset);
     if (lf.secs >= 0) f.set(rec.buf.subarray(rf.secs, rf.secs + 2), lf.secs);
-    const liveId = Buffer.from(t.buf.subarray(lf.offset, lf.offset + lf.length)).toString('hex');
-    const recId = Buffer.from(rec.buf.subarray(rf.offset, rf.offset + rf.length)).toString('hex');
+    return {
+      frame: f,
+      liveId: Buffer.from(t.buf.subarray(lf.offset, lf.offset + lf.length)).toString('hex'),
+      recId: Buffer.from(rec.buf.subarray(rf.offset, rf.offset + rf.length)).toString('hex'),
+    };
+  }
+
+  commitTxid(liveId: string, recId: string): void {
     if (!this.#txLiveToRec.has(liveId)) this.txidsLearned++;
     this.#txLiveToRec.set(liveId, recId);
     this.#txRecToLive.set(recId, liveId);
-    return f;
   }
 
   /** A guest frame with a known live transaction id rewritten to the recorded one (copy), or null. */

@@ -52,6 +52,8 @@ function masked(v: PacketView, o: number, ts: [number, number]): boolean {
     // ACK number and window report what had arrived and been read by then: timing, not the guest's behaviour.
     if (v.ipProto === IPPROTO_TCP && ((r >= 8 && r < 12) || r === 14 || r === 15 || r === 16 || r === 17)) return true;
     if (v.ipProto === IPPROTO_UDP && (r === 6 || r === 7)) return true;
+    // DHCP's elapsed-seconds field (BOOTP offset 8-9, RFC 2131 §2) counts the client's retries: timing.
+    if (v.ipProto === IPPROTO_UDP && (v.srcPort === 68 || v.dstPort === 68) && (r === 8 + 8 || r === 8 + 9)) return true;
     if ((v.ipProto === 1 || v.ipProto === 58) && (r === 2 || r === 3)) return true;
   }
   return o >= ts[0] && o < ts[1];

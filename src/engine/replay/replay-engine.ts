@@ -37,6 +37,8 @@ export interface ReplayOptions {
 
 export const DEFAULT_REPLAY_TIMEOUT_MS = 10_000;
 export const DEFAULT_REORDER_WINDOW = 8;
+/** How many matched guest frames are remembered for recognising retransmissions. */
+const RECENT_MATCHES = 32;
 
 export interface ReplayDivergence {
   readonly kind: 'mismatch' | 'missing';
@@ -69,6 +71,8 @@ export class ReplayStats {
   unmatched = 0;
   /** Timing-driven guest frames (see isOptional) the live guest sent but the recording did not have where they came. */
   extraOptional = 0;
+  /** Guest frames equal to one matched shortly before (retransmissions after a timer ran out). */
+  retransmissions = 0;
   /** Timing-driven recorded frames not waited for. */
   skippedOptional = 0;
 }
@@ -109,6 +113,8 @@ export class ReplayEngine {
   #finished = false;
   /** No timeout runs before the guest's first frame: boot time is not a divergence. */
   #guestAlive = false;
+  /** Record indices of the guest frames matched most recently, to recognise retransmissions. */
+  #recentMatches: number[] = [];
   #live = new PacketView();
   #rec = new PacketView();
   #scratch = new PacketView();
@@ -226,7 +232,14 @@ export class ReplayEngine {
         const m = this.mappings.learn(live, rec);
         if (m !== null) {
           const t2 = this.mappings.toRecorded(live, m);
-          const d2 = frameDifference(new PacketView().decode(t2), this.#rec.decode(this.#records[idx]!.frame));
+          const t2v = new PacketView().decode(t2);
+          const recv = this.#rec.decode(this.#records[idx]!.frame);
+          let d2 = frameDifference(t2v, recv);
+          if (d2 !== null && d2.field === 'payload' && FlowMappings.isEchoRequest(t2v) && FlowMappings.isEchoRequest(recv) && t2v.length === recv.length && frameDifference(t2v, recv, true) === null) {
+            // A fresh echo identifier and, with it, fresh echo data (a send time): both learned.
+            this.mappings.learnEchoData(t2v);
+            d2 = null;
+          }
           if (d2 === null) {
             mapping = m;
             translated = t2;
@@ -243,9 +256,10 @@ export class ReplayEngine {
       }
       if (d !== null && d.field === 'payload') {
         // A DHCP xid / DNS id this boot chose: learn it; replies will carry it.
-        const t2 = this.mappings.learnTxid(tv, rec);
-        if (t2 !== null && frameDifference(new PacketView().decode(t2), this.#rec.decode(this.#records[idx]!.frame)) === null) {
-          translated = t2;
+        const c = this.mappings.candidateTxid(tv, rec);
+        if (c !== null && frameDifference(new PacketView().decode(c.frame), this.#rec.decode(this.#records[idx]!.frame)) === null) {
+          this.mappings.commitTxid(c.liveId, c.recId);
+          translated = c.frame;
           d = null;
         }
       }
@@ -261,6 +275,8 @@ export class ReplayEngine {
       if (firstDiff === null) firstDiff = { idx, diff: d };
     }
     if (hit >= 0) {
+      this.#recentMatches.push(this.#expected[hit]!);
+      if (this.#recentMatches.length > RECENT_MATCHES) this.#recentMatches.shift();
       this.#expected[hit] = -1;
       this.stats.matched++;
       // Timing-driven recorded frames this frame overtook (e.g. ACKs it folded in): skip them.
@@ -278,6 +294,13 @@ export class ReplayEngine {
     if (isOptional(live)) {
       this.stats.extraOptional++;
       return;
+    }
+    // A retransmission (a DHCP, TFTP or TCP retry after a timer) of a frame already matched: timing, not behaviour.
+    for (const idx of this.#recentMatches) {
+      if (frameDifference(tv, this.#rec.decode(this.#records[idx]!.frame)) === null) {
+        this.stats.retransmissions++;
+        return;
+      }
     }
     const exp = firstDiff ?? { idx: this.#firstUnmatchedIndex(), diff: { offset: 0, field: 'frame' } };
     this.#diverge({ kind: 'mismatch', seq: this.#records[exp.idx]!.seq, field: exp.diff.field, offset: exp.diff.offset, expected: this.#records[exp.idx]!.frame, actual: translated, atMs: nowMs });
