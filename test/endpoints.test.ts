@@ -261,3 +261,9 @@ test('a client endpoint that receives an oversized length drops that connection 
   await ep.close();
   await srv.close();
 });
+
+test('endpoint events become control events with endpoint, detail and code (one conversion for bridge, record and compare)', async () => {
+  const { endpointControlEvent } = await import('../src/io/frame-endpoint.ts');
+  assert.deepEqual(endpointControlEvent({ type: 'rejected-peer', endpoint: 'guest', detail: 'busy', code: 'ERR_IO' }), ['ENDPOINT_REJECTED_PEER', { endpoint: 'guest', detail: 'busy', code: 'ERR_IO' }]);
+  assert.deepEqual(endpointControlEvent({ type: 'connected', endpoint: 'a' }), ['ENDPOINT_CONNECTED', { endpoint: 'a' }]);
+});

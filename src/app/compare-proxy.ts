@@ -13,7 +13,7 @@ import { divergenceRecord } from '../engine/colo-compare/divergence-record.ts';
 import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
 import { parseEndpointSpec } from '../io/endpoint-spec.ts';
-import type { EndpointEvent, FrameEndpoint } from '../io/frame-endpoint.ts';
+import { type FrameEndpoint, forwardEndpointEvents } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { StreamEndpoint } from '../io/stream-endpoint.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
@@ -96,7 +96,7 @@ export class CompareProxy {
       this.primary.resume();
       this.secondary.resume();
     };
-    for (const ep of this.endpoints) ep.onEvent = (ev) => this.#endpointEvent(ev);
+    forwardEndpointEvents(this.endpoints, (name, data) => this.onEvent(name, data));
     if (this.notify !== null) this.notify.onFrame = (f) => this.#onNotify(f);
     if (this.#opts.reportPcap !== undefined) {
       this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: 'netrr compare divergence report: frames of each checkpoint request' });
@@ -120,12 +120,6 @@ export class CompareProxy {
     }
   }
 
-  #endpointEvent(ev: EndpointEvent): void {
-    const data: Record<string, unknown> = { endpoint: ev.endpoint };
-    if (ev.detail !== undefined) data.detail = ev.detail;
-    if (ev.code !== undefined) data.code = ev.code;
-    this.onEvent(`ENDPOINT_${ev.type.toUpperCase().replace('-', '_')}`, data);
-  }
 
   #onNotify(payload: Uint8Array): void {
     let msg;

@@ -2,7 +2,7 @@
 // Runs until SIGINT/SIGTERM or the control command `quit`.
 
 import { Bridge } from '../app/bridge.ts';
-import type { FrameEndpoint } from '../io/frame-endpoint.ts';
+import { forwardEndpointEvents } from '../io/frame-endpoint.ts';
 import { runService } from './service.ts';
 
 export async function bridgeCommand(opts: { a: string; b: string; capture?: string; control?: string }): Promise<void> {
@@ -10,17 +10,6 @@ export async function bridgeCommand(opts: { a: string; b: string; capture?: stri
   await runService(bridge, {
     name: 'bridge',
     ...(opts.control !== undefined ? { control: opts.control } : {}),
-    bindEvents: (emit) => {
-      const forward = (ep: FrameEndpoint): void => {
-        ep.onEvent = (e) => {
-          const data: Record<string, unknown> = { endpoint: e.endpoint };
-          if (e.detail !== undefined) data.detail = e.detail;
-          if (e.code !== undefined) data.code = e.code;
-          emit(`ENDPOINT_${e.type.toUpperCase().replace('-', '_')}`, data);
-        };
-      };
-      forward(bridge.a);
-      forward(bridge.b);
-    },
+    bindEvents: (emit) => forwardEndpointEvents([bridge.a, bridge.b], emit),
   });
 }

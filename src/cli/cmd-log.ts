@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { NetrrError, fromSystemError } from '../errors.ts';
 import { DIR_FROM_PORT, type LogHeader, type LogRecord } from '../codec/netrr-log.ts';
 import { Recorder } from '../app/recorder.ts';
+import { forwardEndpointEvents } from '../io/frame-endpoint.ts';
 import { logSegments, repairSegment, scanSegment, type SegmentScan } from '../io/log-file.ts';
 import { parseSyncPolicy } from '../io/log-writer.ts';
 import { formatEpoch } from '../pcap/capture-record.ts';
@@ -43,11 +44,7 @@ export async function recordCommand(o: { guest: string; upstream: string; log: s
   await runService(rec, {
     name: 'record',
     ...(o.control !== undefined ? { control: o.control } : {}),
-    bindEvents: (emit) => {
-      for (const ep of [rec.bridge.a, rec.bridge.b]) {
-        ep.onEvent = (e) => emit(`ENDPOINT_${e.type.toUpperCase().replace('-', '_')}`, { endpoint: e.endpoint, ...(e.detail !== undefined ? { detail: e.detail } : {}) });
-      }
-    },
+    bindEvents: (emit) => forwardEndpointEvents([rec.bridge.a, rec.bridge.b], emit),
   });
 }
 

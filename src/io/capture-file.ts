@@ -1,11 +1,10 @@
 // File I/O for captures: stream a pcap/pcapng file through CaptureStream
-// (reading straight into its window), and write capture bytes in large chunks.
+// (reading straight into its window).
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { fromSystemError } from '../errors.ts';
 import type { CaptureRecord } from '../pcap/capture-record.ts';
 import { CaptureStream } from '../pcap/capture-stream.ts';
-import type { OutputBuffer } from '../pcap/output-buffer.ts';
 
 /** Read size per syscall. */
 export const CAPTURE_READ_BYTES = 1024 * 1024;
@@ -54,8 +53,3 @@ export async function readCaptureFile(
   }
 }
 
-/** Writes an OutputBuffer's pending bytes to a file handle. */
-export async function drainTo(fh: FileHandle, out: OutputBuffer): Promise<void> {
-  const chunk = out.take();
-  if (chunk !== null) await fh.write(chunk);
-}

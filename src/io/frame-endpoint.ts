@@ -56,3 +56,16 @@ export interface FrameEndpoint {
   close(): Promise<void>;
   status(): EndpointStatus;
 }
+
+/** An endpoint event as a control-socket event: name ENDPOINT_<TYPE>, data with endpoint, detail and code. */
+export function endpointControlEvent(e: EndpointEvent): [string, Record<string, unknown>] {
+  const data: Record<string, unknown> = { endpoint: e.endpoint };
+  if (e.detail !== undefined) data.detail = e.detail;
+  if (e.code !== undefined) data.code = e.code;
+  return [`ENDPOINT_${e.type.toUpperCase().replace('-', '_')}`, data];
+}
+
+/** Sends every event of these endpoints to `emit` as control-socket events. */
+export function forwardEndpointEvents(endpoints: readonly FrameEndpoint[], emit: (event: string, data: Record<string, unknown>) => void): void {
+  for (const ep of endpoints) ep.onEvent = (e) => emit(...endpointControlEvent(e));
+}

@@ -707,8 +707,4 @@ export class CompareEngine {
   };
 
 
-  /** Kinds, for reports. */
-  static kindName(k: PacketKind): string {
-    return k === KIND_TCP ? 'tcp' : k === KIND_UDP ? 'udp' : k === KIND_ICMP ? 'icmp' : k === KIND_ARP ? 'arp' : k === KIND_OTHER ? 'other' : 'unsupported';
-  }
 }
