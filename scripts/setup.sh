@@ -3,6 +3,8 @@
 #   scripts/setup.sh          npm packages + build (enough for the CLI)
 #   scripts/setup.sh --system also the Debian packages the tests drive:
 #                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt,
+#                             iproute2 and dnsmasq (the tap tests' network namespace world),
+#                             gcc (the tap helper, native/netrr-tap.c),
 #                             and the test guest built from Debian packages (scripts/build-guest.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,9 @@ if [[ "${1:-}" == "--system" ]]; then
   command -v tshark >/dev/null || need+=(tshark)
   command -v capinfos >/dev/null || need+=(wireshark-common)
   command -v passt >/dev/null || need+=(passt)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+  command -v cc >/dev/null || need+=(gcc libc6-dev)
   if ((${#need[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
       echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

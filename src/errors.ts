@@ -45,6 +45,8 @@ const CODES = {
 
   ERR_IO: 'io',
   ERR_ENDPOINT_CLOSED: 'io',
+  ERR_TAP_HELPER: 'io',
+  ERR_TAP_OPEN: 'io',
 
   ERR_QUEUE_FULL: 'limit',
   ERR_LINE_TOO_LONG: 'limit',

@@ -23,7 +23,13 @@ test('endpoint specs: QEMU-style forms, aliases and clear errors', () => {
   assert.ok(t.kind === 'tcp' && t.host === '::1' && t.port === 9000 && t.vnetHdr && t.reconnectMs === 500);
   const u = parseEndpointSpec('udp:127.0.0.1:0,remote=127.0.0.1:5000');
   assert.ok(u.kind === 'udp' && u.remotePort === 5000);
-  for (const bad of ['nope', 'unix:', 'tcp:host', 'tcp:h:99999', 'udp:1.2.3.4:5', 'unix:/a,server=maybe', 'unix:/a,bogus=1', 'tcp:h:1,server=on,reconnect-ms=5', 'ftp:x']) {
+  assert.deepEqual(parseEndpointSpec('tap:ntap0,netns=ns1,vnet-hdr=on,vnet-hdr-len=10'), {
+    kind: 'tap', text: 'tap:ntap0,netns=ns1,vnet-hdr=on,vnet-hdr-len=10', vnetHdr: true, ifname: 'ntap0', netns: 'ns1', vnetHdrLen: 10, server: false, reconnectMs: 2000,
+  });
+  const tap = parseEndpointSpec('tap:t0');
+  assert.ok(tap.kind === 'tap' && tap.netns === undefined && tap.vnetHdrLen === 12 && !tap.vnetHdr);
+  for (const bad of ['nope', 'unix:', 'tcp:host', 'tcp:h:99999', 'udp:1.2.3.4:5', 'unix:/a,server=maybe', 'unix:/a,bogus=1', 'tcp:h:1,server=on,reconnect-ms=5', 'ftp:x',
+    'tap:', 'tap:a-name-far-too-long', 'tap:a/b', 'tap:t0,netns=', 'tap:t0,vnet-hdr-len=11', 'tap:t0,server=on']) {
     assert.throws(() => parseEndpointSpec(bad), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_BAD_ENDPOINT_SPEC', bad);
   }
 });

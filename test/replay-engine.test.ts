@@ -152,3 +152,40 @@ test('ICMP: a fresh echo identifier and fresh echo data are learned together; th
   assert.equal(Buffer.from(r.injected[0]!.subarray(v.payloadOffset)).toString(), 'time=2000');
   assert.ok(r.isFinished());
 });
+
+test('DNS: a query from a fresh port with a fresh id learns both; the answer goes to the live port with the live id (checksum valid)', () => {
+  const dns = (id: number, qr: boolean): Uint8Array => {
+    const p = new Uint8Array(34);
+    p.set([id >> 8, id & 0xff, qr ? 0x81 : 0x01, qr ? 0x80 : 0x00, 0, 1, 0, qr ? 1 : 0, 0, 0, 0, 0], 0);
+    p.set([5, 0x66, 0x69, 0x6c, 0x65, 0x73, 0, 0, 1, 0, 1], 12);
+    return p;
+  };
+  const query = (port: number, id: number) => buildFrame({ ...G, proto: 'udp', srcPort: port, dstPort: 53, payload: dns(id, false) });
+  const answer = (port: number, id: number) => buildFrame({ ...W, proto: 'udp', srcPort: 53, dstPort: port, payload: dns(id, true) });
+  const r = run(seqd([[true, query(37064, 0x90c8)], [false, answer(37064, 0x90c8)]]));
+  r.e.start(0);
+  r.e.guestFrame(query(47520, 0xb9a0), 1);
+  assert.deepEqual(r.divs, []);
+  assert.equal(r.e.mappings.txidsLearned, 1);
+  assert.equal(r.e.learned.length, 1);
+  const v = new PacketView().decode(r.injected[0]!);
+  assert.equal(v.dstPort, 47520);
+  assert.deepEqual([...r.injected[0]!.subarray(v.payloadOffset, v.payloadOffset + 2)], [0xb9, 0xa0]);
+  assert.deepEqual(r.injected[0], answer(47520, 0xb9a0), 'byte-exact, checksum included');
+  assert.ok(r.isFinished());
+});
+
+test('TFTP: the server answers from a fresh port (its transfer id); the guest port learned from the request follows the socket', () => {
+  const rrq = (port: number) => buildFrame({ ...G, proto: 'udp', srcPort: port, dstPort: 69, payload: '\x00\x01tftp.bin\x00octet\x00' });
+  const data = (port: number) => buildFrame({ ...W, proto: 'udp', srcPort: 57575, dstPort: port, payload: '\x00\x03\x00\x01abc' });
+  const ack = (port: number) => buildFrame({ ...G, proto: 'udp', srcPort: port, dstPort: 57575, payload: '\x00\x04\x00\x01' });
+  const r = run(seqd([[true, rrq(53131)], [false, data(53131)], [true, ack(53131)]]));
+  r.e.start(0);
+  r.e.guestFrame(rrq(34266), 1);
+  assert.equal(r.injected.length, 1);
+  assert.deepEqual(r.injected[0], data(34266), 'DATA from the new transfer id goes to the live port');
+  r.e.guestFrame(ack(34266), 2);
+  assert.deepEqual(r.divs, []);
+  assert.ok(r.isFinished());
+  assert.equal(r.e.learned.length, 1, 'one socket, one mapping');
+});

@@ -70,7 +70,7 @@ export function buildProgram(): Command {
   program
     .command('bridge')
     .description('forward frames between two endpoints (QEMU socket framing), optionally capturing both directions')
-    .requiredOption('--a <spec>', 'first endpoint: unix:PATH[,server=on] | tcp:HOST:PORT[,server=on] | udp:HOST:PORT,remote=HOST:PORT')
+    .requiredOption('--a <spec>', 'first endpoint: unix:PATH[,server=on] | tcp:HOST:PORT[,server=on] | udp:HOST:PORT,remote=HOST:PORT | tap:IFNAME[,netns=NAME] (each with [,vnet-hdr=on])')
     .requiredOption('--b <spec>', 'second endpoint, same forms')
     .option('--capture <file>', 'write both directions to a pcapng file')
     .option('--control <spec>', 'control socket unix:PATH (JSON lines, QMP-like)')
@@ -102,7 +102,7 @@ export function buildProgram(): Command {
     .command('record')
     .description('sit between a guest and its network and log both directions to a crash-safe netrr log')
     .requiredOption('--guest <spec>', "where the guest's QEMU connects (-netdev stream/socket/dgram peer), e.g. unix:PATH,server=on")
-    .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt, a QEMU netdev, …')
+    .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt (unix:PATH of passt --socket), a QEMU netdev, tap:IFNAME[,netns=NAME][,vnet-hdr=on]')
     .requiredOption('--log <file>', 'log file (segments FILE, FILE.1, …)')
     .option('--sync <policy>', 'none | always (group commit) | interval:MS (default interval:100)')
     .option('--segment-bytes <n>', 'rotate to a new segment beyond this size (default 1 GiB)', intOption('--segment-bytes'))

@@ -4,7 +4,7 @@
 // nothing on the hot path, and the control socket reads them as JSON.
 
 export const RX_DROP_REASONS = ['zeroLength', 'badVnetHdr', 'tooLong', 'tornRecord'] as const;
-export const TX_DROP_REASONS = ['noPeer', 'backpressure', 'tooLong', 'writeError', 'closed'] as const;
+export const TX_DROP_REASONS = ['noPeer', 'backpressure', 'tooLong', 'writeError', 'closed', 'tapRefused'] as const;
 
 export type RxDropReason = (typeof RX_DROP_REASONS)[number];
 
@@ -38,6 +38,8 @@ export class TxDrops {
   writeError = 0;
   /** send() after close(). */
   closed = 0;
+  /** Written to the tap helper, refused by the kernel's tap (runt, device down). */
+  tapRefused = 0;
 }
 
 export class EndpointCounters {

@@ -2,6 +2,8 @@
 //   unix:PATH[,server=on][,vnet-hdr=on][,reconnect-ms=N]
 //   tcp:HOST:PORT[,server=on][,vnet-hdr=on][,reconnect-ms=N]
 //   udp:LOCALHOST:PORT,remote=HOST:PORT      (one frame per datagram)
+//   tap:IFNAME[,netns=NAME|PATH][,vnet-hdr=on][,vnet-hdr-len=10|12][,reconnect-ms=N]
+//                                            (a Linux tap device, through native/netrr-tap.c)
 // `vnet_hdr_support=on` is accepted as an alias of vnet-hdr, as QEMU spells it.
 
 import { NetrrError } from '../errors.ts';
@@ -37,7 +39,23 @@ export interface UdpSpec extends Common {
   readonly remotePort: number;
 }
 
-export type StreamSpec = UnixSpec | TcpSpec;
+export interface TapSpec extends Common {
+  readonly kind: 'tap';
+  readonly ifname: string;
+  /** Named network namespace (/run/netns/NAME) or a namespace file path. */
+  readonly netns: string | undefined;
+  /** Size of the tap's vnet header when vnetHdr (virtio's 10- or 12-byte form). */
+  readonly vnetHdrLen: 10 | 12;
+  /** Tap endpoints are never servers; the helper is restarted with backoff like a client. */
+  readonly server: false;
+  readonly reconnectMs: number;
+}
+
+/** Interface names are at most IFNAMSIZ - 1 bytes (linux/if.h). */
+export const IFNAME_MAX_BYTES = 15;
+
+/** Specs whose frames travel as QEMU-framed records over a byte stream. */
+export type StreamSpec = UnixSpec | TcpSpec | TapSpec;
 export type EndpointSpec = StreamSpec | UdpSpec;
 
 function bad(text: string, why: string): never {
@@ -74,7 +92,7 @@ export function parseHostPort(text: string, hp: string): [string, number] {
 
 export function parseEndpointSpec(text: string): EndpointSpec {
   const colon = text.indexOf(':');
-  if (colon < 0) bad(text, 'expected unix:PATH, tcp:HOST:PORT or udp:HOST:PORT,remote=HOST:PORT');
+  if (colon < 0) bad(text, 'expected unix:PATH, tcp:HOST:PORT, udp:HOST:PORT,remote=HOST:PORT or tap:IFNAME');
   const kind = text.slice(0, colon);
   const [main = '', ...opts] = text.slice(colon + 1).split(',');
   const kv = new Map<string, string>();
@@ -100,16 +118,26 @@ export function parseEndpointSpec(text: string): EndpointSpec {
     if (left.length > 0) bad(text, `unknown option${left.length > 1 ? 's' : ''} ${left.join(', ')} for ${kind}`);
     return spec;
   };
+  const reconnect = (): number => {
+    const r = take('reconnect-ms');
+    if (r === undefined) return DEFAULT_RECONNECT_MS;
+    if (!/^\d+$/.test(r) || Number(r) < 1) bad(text, `reconnect-ms must be a positive number, not "${r}"`);
+    return Number(r);
+  };
+  if (kind === 'tap') {
+    if (!/^[A-Za-z0-9_.-]+$/.test(main) || main.length > IFNAME_MAX_BYTES) bad(text, `interface name "${main}" must be 1-${IFNAME_MAX_BYTES} of A-Z a-z 0-9 _ . -`);
+    const netns = take('netns');
+    if (netns === '') bad(text, 'empty netns');
+    const l = take('vnet-hdr-len');
+    if (l !== undefined && l !== '10' && l !== '12') bad(text, `vnet-hdr-len must be 10 or 12, not "${l}"`);
+    const reconnectMs = reconnect();
+    return finish({ kind, text, vnetHdr, ifname: main, netns, vnetHdrLen: l === '10' ? 10 : 12, server: false, reconnectMs });
+  }
   if (kind === 'unix' || kind === 'tcp') {
     const s = take('server');
     const server = s === undefined ? false : parseBool(text, 'server', s);
-    const r = take('reconnect-ms');
-    let reconnectMs = DEFAULT_RECONNECT_MS;
-    if (r !== undefined) {
-      if (!/^\d+$/.test(r) || Number(r) < 1) bad(text, `reconnect-ms must be a positive number, not "${r}"`);
-      if (server) bad(text, 'reconnect-ms applies to client endpoints only');
-      reconnectMs = Number(r);
-    }
+    if (server && kv.has('reconnect-ms')) bad(text, 'reconnect-ms applies to client endpoints only');
+    const reconnectMs = reconnect();
     if (kind === 'unix') {
       if (main === '') bad(text, 'empty socket path');
       return finish({ kind, text, vnetHdr, path: main, server, reconnectMs });
@@ -126,5 +154,5 @@ export function parseEndpointSpec(text: string): EndpointSpec {
     if (remotePort === 0) bad(text, 'remote port must be non-zero');
     return finish({ kind, text, vnetHdr, localHost, localPort, remoteHost, remotePort });
   }
-  return bad(text, `unknown kind "${kind}" (expected unix, tcp or udp)`);
+  return bad(text, `unknown kind "${kind}" (expected unix, tcp, udp or tap)`);
 }

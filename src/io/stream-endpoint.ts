@@ -1,6 +1,8 @@
 // Stream socket endpoint (unix or TCP, server or client) speaking QEMU's
 // framing: a -netdev stream/socket peer or a colo-compare / filter-mirror /
 // filter-redirector chardev peer (reference qemu-interop.md §1-2, §4).
+// A tap: endpoint is the same stream to the native tap helper
+// (src/io/tap-helper.ts), restarted like a client when it exits.
 //
 // Servers accept one peer at a time, as QEMU does, and turn extra peers away
 // (counted). Clients reconnect with exponential backoff. Reads pause on
@@ -14,8 +16,9 @@ import { NetrrError, fromSystemError } from '../errors.ts';
 import { FrameDecoder, NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
 import { RecordBatch } from '../codec/record-batch.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
-import type { StreamSpec } from './endpoint-spec.ts';
+import type { StreamSpec, TapSpec } from './endpoint-spec.ts';
 import type { EndpointEvent, EndpointStatus, FrameEndpoint } from './frame-endpoint.ts';
+import { startTapHelper } from './tap-helper.ts';
 
 /** Above this many unsent bytes the endpoint reports itself not writable. */
 export const STREAM_HIGH_WATER_BYTES = 1024 * 1024;
@@ -109,6 +112,7 @@ export class StreamEndpoint implements FrameEndpoint {
 
   async #listen(): Promise<void> {
     const spec = this.spec;
+    if (spec.kind === 'tap') return; // never a server (the spec parser says so)
     const server = net.createServer({ noDelay: true, pauseOnConnect: false });
     this.#server = server;
     server.on('connection', (sock) => this.#onAccept(sock));
@@ -151,6 +155,10 @@ export class StreamEndpoint implements FrameEndpoint {
   #connect(): void {
     if (this.#closed) return;
     const spec = this.spec;
+    if (spec.kind === 'tap') {
+      this.#startTap(spec);
+      return;
+    }
     const sock =
       spec.kind === 'unix' ? net.connect({ path: spec.path }) : net.connect({ host: spec.host, port: spec.port, noDelay: true });
     let connected = false;
@@ -171,6 +179,45 @@ export class StreamEndpoint implements FrameEndpoint {
     });
   }
 
+  #startTap(spec: TapSpec): void {
+    const c = this.counters;
+    startTapHelper(spec, {
+      onDrop: () => {
+        // Already counted as written to the helper: move it to the drop reason.
+        c.txFrames--;
+        c.txDrops.tapRefused++;
+      },
+      onExit: (status, stderr) => {
+        if (status !== 0 && !this.#closed) {
+          this.#emit({ type: 'error', endpoint: this.name, detail: `tap helper exited with status ${status}${stderr !== '' ? `: ${stderr}` : ''}`, code: 'ERR_TAP_OPEN' });
+        }
+      },
+    }).then(
+      ({ socket, child }) => {
+        if (this.#closed) {
+          socket.destroy();
+          child.kill();
+          return;
+        }
+        this.#backoffMs = RECONNECT_INITIAL_MS;
+        this.#failedStreak = false;
+        // The helper leaves when its socket closes; make sure of it.
+        socket.once('close', () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill();
+        });
+        this.#attach(socket);
+      },
+      (e: unknown) => {
+        if (!this.#failedStreak) {
+          this.#failedStreak = true;
+          const err = e as NetrrError;
+          this.#emit({ type: 'error', endpoint: this.name, detail: `${err.message}; retrying`, code: err.code ?? 'ERR_TAP_OPEN' });
+        }
+        this.#scheduleReconnect();
+      },
+    );
+  }
+
   #scheduleReconnect(): void {
     if (this.#closed || this.spec.server || this.#reconnectTimer !== null) return;
     const delay = this.#backoffMs;
@@ -187,7 +234,15 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#socket = sock;
     this.#decoder.reset();
     this.counters.connects++;
-    this.#peer = sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : this.spec.kind === 'unix' ? this.spec.path : undefined;
+    const spec = this.spec;
+    this.#peer =
+      sock.remoteAddress !== undefined
+        ? `${sock.remoteAddress}:${sock.remotePort}`
+        : spec.kind === 'unix'
+          ? spec.path
+          : spec.kind === 'tap'
+            ? `tap ${spec.ifname}${spec.netns !== undefined ? ` in netns ${spec.netns}` : ''}`
+            : undefined;
     if (this.#paused) sock.pause();
     sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
     sock.on('drain', () => this.#checkDrain());

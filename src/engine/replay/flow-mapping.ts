@@ -51,6 +51,17 @@ export function guestPort(v: PacketView, fromGuest: boolean): number {
   return fromGuest ? v.srcPort : v.dstPort;
 }
 
+/**
+ * Key of a UDP socket by the guest's address and port alone: one socket talks
+ * to several remote ports (a TFTP server answers from a fresh port, its
+ * transfer id, RFC 1350 §4), and the boot's port choice belongs to the socket.
+ */
+export function udpSocketKey(v: PacketView, fromGuest: boolean, guestSidePort: number): string {
+  const n = v.l3 === L3_IPV4 ? 4 : 16;
+  const a = fromGuest ? v.ipSrcOffset : v.ipDstOffset;
+  return `${Buffer.from(v.buf.subarray(a, a + n)).toString('hex')}|${guestSidePort}`;
+}
+
 /** Key of a flow by its guest-side address pair, protocol, remote port and guest-side port value. */
 export function flowKey(v: PacketView, fromGuest: boolean, guestSidePort: number): string {
   const remote = v.ipProto === IPPROTO_ICMP || v.ipProto === IPPROTO_ICMPV6 ? 0 : fromGuest ? v.dstPort : v.srcPort;
@@ -99,6 +110,9 @@ export class FlowMappings {
   /** By live key (guest frames) and by recorded key (world frames). */
   readonly #byLive = new Map<string, FlowMapping>();
   readonly #byRec = new Map<string, FlowMapping>();
+  /** UDP mappings by socket (udpSocketKey), for remote ports the flow did not start with. */
+  readonly #udpByLive = new Map<string, FlowMapping>();
+  readonly #udpByRec = new Map<string, FlowMapping>();
   readonly learned: FlowMapping[] = [];
   /**
    * ICMP echo data the live guest sent, by recorded (id, seq): an echo reply
@@ -170,7 +184,17 @@ export class FlowMappings {
   }
 
   forLive(v: PacketView): FlowMapping | undefined {
-    return this.#byLive.get(flowKey(v, true, guestPort(v, true)));
+    const port = guestPort(v, true);
+    const m = this.#byLive.get(flowKey(v, true, port));
+    if (m !== undefined || v.ipProto !== IPPROTO_UDP) return m;
+    return this.#udpByLive.get(udpSocketKey(v, true, port));
+  }
+
+  #forRec(v: PacketView): FlowMapping | undefined {
+    const port = guestPort(v, false);
+    const m = this.#byRec.get(flowKey(v, false, port));
+    if (m !== undefined || v.ipProto !== IPPROTO_UDP) return m;
+    return this.#udpByRec.get(udpSocketKey(v, false, port));
   }
 
   /**
@@ -206,14 +230,26 @@ export class FlowMappings {
     };
     this.#byLive.set(flowKey(live, true, livePort), m);
     this.#byRec.set(flowKey(rec, true, recPort), m);
+    if (proto === IPPROTO_UDP) {
+      this.#udpByLive.set(udpSocketKey(live, true, livePort), m);
+      this.#udpByRec.set(udpSocketKey(rec, true, recPort), m);
+    }
     this.learned.push(m);
     return m;
   }
 
   /** Undoes a learn() that turned out wrong for this pair. */
   forget(live: PacketView, rec: PacketView): void {
-    this.#byLive.delete(flowKey(live, true, guestPort(live, true)));
+    const lk = flowKey(live, true, guestPort(live, true));
+    const m = this.#byLive.get(lk);
+    this.#byLive.delete(lk);
     this.#byRec.delete(flowKey(rec, true, guestPort(rec, true)));
+    if (live.ipProto === IPPROTO_UDP) {
+      const lu = udpSocketKey(live, true, guestPort(live, true));
+      const ru = udpSocketKey(rec, true, guestPort(rec, true));
+      if (this.#udpByLive.get(lu) === m) this.#udpByLive.delete(lu);
+      if (this.#udpByRec.get(ru) === m) this.#udpByRec.delete(ru);
+    }
   }
 
   /** A copy of a live frame with the values a fresh boot chooses replaced by the recorded ones (for naming a real difference). */
@@ -249,7 +285,7 @@ export class FlowMappings {
   /** Rewrites a recorded world frame (a copy) into the live guest's space; recomputes checksums. */
   toLive(rec: PacketView, scratch: PacketView): Uint8Array | null {
     if (rec.l3 !== L3_IPV4 && rec.l3 !== L3_IPV6) return null;
-    const m = this.#byRec.get(flowKey(rec, false, guestPort(rec, false)));
+    const m = this.#forRec(rec);
     const isReply = (rec.ipProto === IPPROTO_ICMP && rec.icmpType === ICMP_ECHO_REPLY) || (rec.ipProto === IPPROTO_ICMPV6 && rec.icmpType === ICMPV6_ECHO_REPLY);
     const data = isReply ? this.#echoData.get(`${rec.icmpId}|${(rec.buf[rec.l4Offset + 6]! << 8) | rec.buf[rec.l4Offset + 7]!}`) : undefined;
     const tf = txidField(rec);

@@ -231,14 +231,24 @@ export class ReplayEngine {
         // The flow's first packet: learn what this boot chose, then compare again.
         const m = this.mappings.learn(live, rec);
         if (m !== null) {
-          const t2 = this.mappings.toRecorded(live, m);
-          const t2v = new PacketView().decode(t2);
+          let t2 = this.mappings.toRecorded(live, m);
+          let t2v = new PacketView().decode(t2);
           const recv = this.#rec.decode(this.#records[idx]!.frame);
           let d2 = frameDifference(t2v, recv);
           if (d2 !== null && d2.field === 'payload' && FlowMappings.isEchoRequest(t2v) && FlowMappings.isEchoRequest(recv) && t2v.length === recv.length && frameDifference(t2v, recv, true) === null) {
             // A fresh echo identifier and, with it, fresh echo data (a send time): both learned.
             this.mappings.learnEchoData(t2v);
             d2 = null;
+          }
+          if (d2 !== null && d2.field === 'payload') {
+            // A fresh port and, with it, a fresh transaction id (a DNS query from a new socket): both learned.
+            const c = this.mappings.candidateTxid(t2v, recv);
+            if (c !== null && frameDifference(new PacketView().decode(c.frame), recv) === null) {
+              this.mappings.commitTxid(c.liveId, c.recId);
+              t2 = c.frame;
+              t2v = new PacketView().decode(t2);
+              d2 = null;
+            }
           }
           if (d2 === null) {
             mapping = m;
