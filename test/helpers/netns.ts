@@ -37,6 +37,18 @@ export class Netns {
     await ip(['-n', this.name, 'link', 'set', ifname, 'up']);
   }
 
+  /**
+   * An interface with an address and a default route via `gateway` (a veth
+   * pair inside the namespace): what passt copies its guest's addressing from.
+   */
+  async addUplink(cidr: string, gateway: string): Promise<void> {
+    await ip(['-n', this.name, 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    await ip(['-n', this.name, 'addr', 'add', cidr, 'dev', 'veth0']);
+    await ip(['-n', this.name, 'link', 'set', 'veth0', 'up']);
+    await ip(['-n', this.name, 'link', 'set', 'veth1', 'up']);
+    await ip(['-n', this.name, 'route', 'add', 'default', 'via', gateway]);
+  }
+
   /** Starts a program inside the namespace; killed by destroy(). */
   spawn(cmd: string, args: string[]): { child: ChildProcess; out: () => string } {
     const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -48,15 +60,16 @@ export class Netns {
   }
 
   /**
-   * dnsmasq on `ifname`: DHCP handing out exactly `lease`, DNS answering
+   * dnsmasq on `ifname`: DHCP handing out exactly `lease` (if given), DNS answering
    * `hosts` (name → address) and nothing else, TFTP from `tftpRoot`.
    */
-  async dnsmasq(o: { ifname: string; dir: string; lease: string; hosts: Record<string, string>; tftpRoot: string }): Promise<() => string> {
+  async dnsmasq(o: { ifname: string; dir: string; lease?: string; hosts: Record<string, string>; tftpRoot: string }): Promise<() => string> {
     const pid = join(o.dir, 'dnsmasq.pid');
+    const dhcp = o.lease === undefined ? [] : [`--dhcp-range=${o.lease},${o.lease},255.255.255.0,1h`, `--dhcp-leasefile=${join(o.dir, 'dnsmasq.leases')}`];
     const p = this.spawn('dnsmasq', [
       '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--user=root', '--log-facility=-', '--log-queries', '--log-dhcp',
       `--interface=${o.ifname}`, '--bind-interfaces',
-      `--dhcp-range=${o.lease},${o.lease},255.255.255.0,1h`, `--dhcp-leasefile=${join(o.dir, 'dnsmasq.leases')}`,
+      ...dhcp,
       ...Object.entries(o.hosts).map(([name, addr]) => `--host-record=${name},${addr}`),
       '--enable-tftp', `--tftp-root=${o.tftpRoot}`, `--pid-file=${pid}`,
     ]);
