@@ -53,6 +53,14 @@ for (const vnet of [false, true]) {
       await ns.addTap('ntap0', '10.213.0.1/24', vnet);
       br = start(process.execPath, [NETRR_BIN, 'bridge', '--a', `unix:${sock},server=on${opt}`, '--b', `tap:ntap0,netns=${ns.name}${opt}`, '--control', `unix:${ctl}`]);
       await waitFor(() => existsSync(sock) || br!.child.exitCode !== null, 10_000, 'bridge socket');
+      // The helper opens the tap asynchronously: frames sent before that are dropped (noPeer), so wait.
+      await waitFor(() => existsSync(ctl), 10_000, 'control socket');
+      for (let t0 = Date.now(); ; ) {
+        const st = JSON.parse((await netrr(['control', `unix:${ctl}`, 'query-status'])).stdout) as { endpoints: { connected: boolean }[] };
+        if (st.endpoints[1]!.connected) break;
+        if (Date.now() - t0 > 10_000) assert.fail('the tap endpoint never connected');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const peer = await RawPeer.connect({ path: sock }, vnet);
       // With the header on, send it in the tap's 12-byte form, in the 10-byte form and not at all.
       const send = (frame: Uint8Array, hdr: number): Promise<void> =>

@@ -1,5 +1,8 @@
 // netrr replay: plays the recorded outside world back to a guest with no
-// upstream at all, matching what the guest sends against the log.
+// upstream at all, matching what the guest sends against the log. The log is
+// checked whole first (a damaged log is refused before the guest sees a
+// frame), then streamed into the engine as it asks for more: memory is
+// bounded by the engine's lookahead, not by the log's size.
 
 import { appendFile } from 'node:fs/promises';
 import { NetrrError } from '../errors.ts';
@@ -13,26 +16,58 @@ import { createEndpoint } from '../io/open-endpoint.ts';
 import { PacketView } from '../packet/packet-view.ts';
 import { PORT_GUEST, PORT_UPSTREAM } from './recorder.ts';
 
-/** Replay holds the log in memory; refuse logs beyond this (stream them in a later version). */
-export const REPLAY_MAX_LOG_BYTES = 2 * 1024 * 1024 * 1024;
 export const REPLAY_TICK_MS = 20;
 
-export async function loadLogFrames(file: string): Promise<LoggedFrame[]> {
+/** Thrown inside the log reader to stop it once the replay is over. */
+class LoadStopped extends Error {}
+
+/** Checks every segment of a log (CRCs, torn tails) without keeping anything; returns the segment paths. */
+export async function checkLog(file: string): Promise<string[]> {
   const segs = logSegments(file);
   if (segs.length === 0) throw new NetrrError('ERR_FILE_NOT_FOUND', `${file}: no such file`);
-  const out: LoggedFrame[] = [];
-  let base: number | null = null;
-  let bytes = 0;
   for (const p of segs) {
-    const s = await scanSegment(p, (r, h: LogHeader) => {
-      if (r.direction !== DIR_FROM_PORT || (r.port !== PORT_GUEST && r.port !== PORT_UPSTREAM)) return;
-      base ??= h.createdNs;
-      bytes += r.payload.length;
-      if (bytes > REPLAY_MAX_LOG_BYTES) throw new NetrrError('ERR_QUEUE_FULL', `log larger than ${REPLAY_MAX_LOG_BYTES} bytes of frames: replay holds it in memory`);
-      out.push({ seq: r.seq, fromGuest: r.port === PORT_GUEST, tsNs: h.createdNs + r.tsNs - base, frame: Uint8Array.from(r.payload) });
-    });
+    const s = await scanSegment(p);
     if (s.damage !== null) throw new NetrrError(s.damage.code, `${s.damage.message}; run netrr log verify --repair first`, { offset: s.damage.offset ?? 0 });
   }
+  return segs;
+}
+
+/**
+ * Streams a log's guest and upstream frames to `push` in batches (one per read
+ * window); after each batch, waits on `more()` before reading on. Times are
+ * nanoseconds since the first segment's creation.
+ */
+export async function streamLogFrames(segs: readonly string[], push: (batch: LoggedFrame[]) => void, more: () => Promise<boolean>): Promise<void> {
+  let base: number | null = null;
+  let batch: LoggedFrame[] = [];
+  try {
+    for (const p of segs) {
+      const s = await scanSegment(
+        p,
+        (r, h: LogHeader) => {
+          if (r.direction !== DIR_FROM_PORT || (r.port !== PORT_GUEST && r.port !== PORT_UPSTREAM)) return;
+          base ??= h.createdNs;
+          batch.push({ seq: r.seq, fromGuest: r.port === PORT_GUEST, tsNs: h.createdNs + r.tsNs - base, frame: Uint8Array.from(r.payload) });
+        },
+        async () => {
+          push(batch);
+          batch = [];
+          if (!(await more())) throw new LoadStopped();
+        },
+      );
+      // The segment changed after checkLog read it (still being written?): stop rather than guess.
+      if (s.damage !== null) throw new NetrrError(s.damage.code, `${s.damage.message} (found while replaying)`, { offset: s.damage.offset ?? 0 });
+    }
+    push(batch);
+  } catch (e) {
+    if (!(e instanceof LoadStopped)) throw e;
+  }
+}
+
+/** Loads a whole log into memory (tests and small tools; replay itself streams). */
+export async function loadLogFrames(file: string): Promise<LoggedFrame[]> {
+  const out: LoggedFrame[] = [];
+  await streamLogFrames(await checkLog(file), (b) => out.push(...b), async () => true);
   return out;
 }
 
@@ -62,6 +97,11 @@ export class Replayer {
   #done!: () => void;
   #finishedAt = 0;
   #startedAt = 0;
+  #over = false;
+  /** Resolves the log reader's wait for the engine to want more. */
+  #wake: (() => void) | null = null;
+  /** Largest number of log frame bytes the engine held at once. */
+  peakHeldBytes = 0;
 
   constructor(opts: ReplayerOptions) {
     this.#opts = opts;
@@ -71,38 +111,76 @@ export class Replayer {
 
   /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
   async run(): Promise<ReplayResult> {
-    const frames = await loadLogFrames(this.#opts.log);
+    const segs = await checkLog(this.#opts.log);
     if (this.#opts.reportPcap !== undefined) {
       this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: `netrr replay divergences of ${this.#opts.log}` });
       this.#pcap.addInterface({ linkType: 1, name: 'expected', description: 'the recorded guest frame' });
       this.#pcap.addInterface({ linkType: 1, name: 'actual', description: "the replayed guest's frame (translated into recorded space)" });
     }
-    const finished = new Promise<void>((r) => (this.#done = r));
-    const engine = new ReplayEngine(frames, this.#opts, {
+    const finished = new Promise<void>((r) => (this.#done = () => {
+      this.#over = true;
+      this.#poke();
+      r();
+    }));
+    const engine = new ReplayEngine([], this.#opts, {
       inject: (f) => this.endpoint.send(f, 0),
       divergence: (d) => this.#onDivergence(d),
       finished: () => {
         this.#finishedAt = this.#clock.nowMs();
         this.#done();
       },
-    });
+    }, true);
     this.engine = engine;
+    const loading = streamLogFrames(
+      segs,
+      (batch) => {
+        engine.push(batch);
+        if (engine.heldBytes > this.peakHeldBytes) this.peakHeldBytes = engine.heldBytes;
+      },
+      async () => {
+        while (!this.#over && !engine.hungry) {
+          if (engine.starved) throw new NetrrError('ERR_QUEUE_FULL', `the guest sent a frame whose recorded counterpart lies more than ${engine.heldBytes} bytes of log ahead: replay would need unbounded memory`);
+          await new Promise<void>((r) => (this.#wake = r));
+        }
+        return !this.#over;
+      },
+    ).then(() => {
+      if (!this.#over) engine.end();
+    });
+    let loadError: unknown = null;
+    loading.catch((e: unknown) => {
+      loadError = e;
+      this.#done();
+    });
     this.endpoint.onFrame = (f, v) => {
       engine.guestFrame(v > 0 ? f.subarray(v) : f, this.#clock.nowMs());
+      this.#poke();
       if (engine.stopped) this.#done();
     };
     await this.endpoint.start();
-    await this.endpoint.waitConnected(24 * 3600 * 1000);
+    await Promise.race([this.endpoint.waitConnected(24 * 3600 * 1000), finished]);
+    if (loadError !== null) throw loadError;
     this.#startedAt = this.#clock.nowMs();
     engine.start(this.#startedAt);
     this.#timer = setInterval(() => {
       engine.tick(this.#clock.nowMs());
+      this.#poke();
       if (engine.stopped) this.#done();
     }, REPLAY_TICK_MS);
     await finished;
+    if (loadError !== null) throw loadError;
     // Let the guest's last answers arrive (they are counted, not compared, once the log is done).
     await new Promise((r) => setTimeout(r, 200));
     return this.#result();
+  }
+
+  /** Lets the log reader go on if the engine wants more (or the replay is over). */
+  #poke(): void {
+    const w = this.#wake;
+    if (w !== null && (this.#over || this.engine?.hungry === true || this.engine?.starved === true)) {
+      this.#wake = null;
+      w();
+    }
   }
 
   #onDivergence(d: ReplayDivergence): void {
@@ -146,6 +224,7 @@ export class Replayer {
         extraOptional: s.extraOptional,
         retransmissions: s.retransmissions,
         skippedOptional: s.skippedOptional,
+        peakLogBytesHeld: this.peakHeldBytes,
         seconds: Number(secs.toFixed(3)),
         rate: { pps: Math.round(s.injected / secs), bps: Math.round((s.injectedBytes * 8) / secs) },
         learned: [...e.learned.map((m) => m.describe), ...(e.mappings.echoLearned > 0 ? [`icmp echo data: ${e.mappings.echoLearned} requests (replies echo the live data)`] : []), ...(e.mappings.txidsLearned > 0 ? [`transaction ids (DHCP xid / DNS id): ${e.mappings.txidsLearned}`] : [])],

@@ -118,6 +118,7 @@ export function buildProgram(): Command {
     .option('--speed <x>', 'with --pacing recorded: time scale (2 = twice as fast)')
     .option('--timeout <ms>', 'how long an expected guest frame may be missing (default 10000)', intOption('--timeout'))
     .option('--window <n>', 'expected guest frames a live frame may match ahead (default 8)', intOption('--window'))
+    .option('--lookahead-bytes <n>', 'log frame bytes held ahead of the replay (default 64 MiB; the log streams, memory stays bounded)', intOption('--lookahead-bytes'))
     .option('--continue', 'report divergences and go on instead of stopping at the first')
     .option('--report <file>', 'append one JSON line per divergence')
     .option('--report-pcap <file>', 'pcapng with the expected and the actual frame of each divergence')

@@ -67,7 +67,7 @@ export class Netns {
     const pid = join(o.dir, 'dnsmasq.pid');
     const dhcp = o.lease === undefined ? [] : [`--dhcp-range=${o.lease},${o.lease},255.255.255.0,1h`, `--dhcp-leasefile=${join(o.dir, 'dnsmasq.leases')}`];
     const p = this.spawn('dnsmasq', [
-      '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--user=root', '--log-facility=-', '--log-queries', '--log-dhcp',
+      '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--user=root', '--log-facility=-', '--log-queries', '--log-dhcp', '--no-ping',
       `--interface=${o.ifname}`, '--bind-interfaces',
       ...dhcp,
       ...Object.entries(o.hosts).map(([name, addr]) => `--host-record=${name},${addr}`),

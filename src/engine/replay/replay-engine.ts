@@ -9,6 +9,10 @@
 // Pacing: causal (a world frame goes in once every guest frame that preceded
 // it in the log has been matched; the default), recorded (original timing,
 // scaled by speed) or fast (no waiting).
+//
+// The log streams in (push/end): the engine holds only the records from the
+// first one it still needs (an unmatched guest frame or a world frame not yet
+// injected) to the end of what was pushed, and says when it wants more.
 
 import { PacketView } from '../../packet/packet-view.ts';
 import { type FlowMapping, FlowMappings } from './flow-mapping.ts';
@@ -33,12 +37,26 @@ export interface ReplayOptions {
   readonly continueOnDivergence: boolean;
   /** How many expected guest frames ahead a live frame may match (timing may reorder flows). */
   readonly window: number;
+  /** Streaming: log frame bytes to hold ahead (default REPLAY_LOOKAHEAD_BYTES). */
+  readonly lookaheadBytes?: number;
+  /** Streaming: hard bound on log frame bytes held (default REPLAY_MAX_HELD_BYTES, at least the lookahead). */
+  readonly maxHeldBytes?: number;
 }
 
 export const DEFAULT_REPLAY_TIMEOUT_MS = 10_000;
 export const DEFAULT_REORDER_WINDOW = 8;
 /** How many matched guest frames are remembered for recognising retransmissions. */
 const RECENT_MATCHES = 32;
+/** A streaming engine asks for more log while it holds less than this many frame bytes. */
+export const REPLAY_LOOKAHEAD_BYTES = 64 * 1024 * 1024;
+/**
+ * Past the lookahead it still asks for more while a live guest frame waits for
+ * its recorded counterpart, up to this many bytes held; beyond, it cannot
+ * decide without unbounded memory (see `starved`).
+ */
+export const REPLAY_MAX_HELD_BYTES = 512 * 1024 * 1024;
+/** Dropping consumed records from the front costs a copy; do it in steps of this many (or half of what is held). */
+const TRIM_MIN_RECORDS = 1024;
 
 export interface ReplayDivergence {
   readonly kind: 'mismatch' | 'missing';
@@ -100,9 +118,19 @@ export class ReplayEngine {
   readonly stats = new ReplayStats();
   readonly mappings = new FlowMappings();
   readonly options: ReplayOptions;
-  #records: LoggedFrame[];
+  /** Records from absolute index #base on (earlier ones are consumed and dropped). */
+  #records: LoggedFrame[] = [];
+  #base = 0;
+  #heldBytes = 0;
+  #ended = false;
+  #started = false;
+  #lastNowMs = 0;
+  #lookahead: number;
+  #maxHeld: number;
+  /** Live guest frames that arrived before enough of the log to judge them. */
+  #pending: { frame: Uint8Array; nowMs: number }[] = [];
   #sink: ReplaySink;
-  /** Indices (into #records) of guest frames not yet matched, in log order. */
+  /** Absolute indices of guest frames not yet matched, in log order (matched ones become -1). */
   #expected: number[] = [];
   #expHead = 0;
   #nextWorld = 0;
@@ -113,20 +141,87 @@ export class ReplayEngine {
   #finished = false;
   /** No timeout runs before the guest's first frame: boot time is not a divergence. */
   #guestAlive = false;
-  /** Record indices of the guest frames matched most recently, to recognise retransmissions. */
-  #recentMatches: number[] = [];
+  /** The guest frames matched most recently (recorded bytes), to recognise retransmissions. */
+  #recentMatches: Uint8Array[] = [];
   #live = new PacketView();
   #rec = new PacketView();
   #scratch = new PacketView();
 
-  constructor(records: LoggedFrame[], options: ReplayOptions, sink: ReplaySink) {
-    this.#records = records;
+  /**
+   * `records` is the whole log, unless `streaming`: then more come through
+   * push() and end() says there are no more.
+   */
+  constructor(records: LoggedFrame[], options: ReplayOptions, sink: ReplaySink, streaming = false) {
     this.options = options;
     this.#sink = sink;
-    records.forEach((r, i) => {
-      if (r.fromGuest) this.#expected.push(i);
-    });
-    this.#firstTsNs = records[0]?.tsNs ?? 0;
+    this.#lookahead = options.lookaheadBytes ?? REPLAY_LOOKAHEAD_BYTES;
+    this.#maxHeld = Math.max(this.#lookahead, options.maxHeldBytes ?? REPLAY_MAX_HELD_BYTES);
+    this.push(records);
+    if (!streaming) this.#ended = true;
+  }
+
+  /** More of the log, in order. */
+  push(records: readonly LoggedFrame[]): void {
+    if (records.length === 0) return;
+    if (this.#base + this.#records.length === 0) this.#firstTsNs = records[0]!.tsNs;
+    for (const r of records) {
+      if (r.fromGuest) this.#expected.push(this.#base + this.#records.length);
+      this.#records.push(r);
+      this.#heldBytes += r.frame.length;
+    }
+    this.#afterInput();
+  }
+
+  /** The log has no more records. */
+  end(): void {
+    this.#ended = true;
+    this.#afterInput();
+  }
+
+  #afterInput(): void {
+    if (!this.#started) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const p of pending) this.guestFrame(p.frame, p.nowMs);
+    this.#pump(this.#lastNowMs);
+  }
+
+  /** Whether a streaming engine wants more of the log now. */
+  get hungry(): boolean {
+    if (this.#ended || this.#stopped) return false;
+    return this.#heldBytes < this.#lookahead || (this.#pending.length > 0 && this.#heldBytes < this.#maxHeld);
+  }
+
+  /** A live frame waits for log the engine may not hold: the bound is too small for this log. */
+  get starved(): boolean {
+    return !this.#ended && !this.#stopped && this.#pending.length > 0 && this.#heldBytes >= this.#maxHeld;
+  }
+
+  /** Frame bytes of the log held now. */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  #at(idx: number): LoggedFrame {
+    return this.#records[idx - this.#base]!;
+  }
+
+  /** Drops records nothing needs any more: before the next world frame and the first unmatched guest frame. */
+  #trim(): void {
+    while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
+    const firstExpected = this.#expHead < this.#expected.length ? this.#expected[this.#expHead]! : Infinity;
+    const keepFrom = Math.min(this.#nextWorld, firstExpected, this.#base + this.#records.length);
+    const n = keepFrom - this.#base;
+    // Amortised: drop once a fixed step or half of what is held is consumed.
+    if (n < TRIM_MIN_RECORDS && n * 2 < this.#records.length) return;
+    if (n <= 0) return;
+    for (let i = 0; i < n; i++) this.#heldBytes -= this.#records[i]!.frame.length;
+    this.#records = this.#records.slice(n);
+    this.#base = keepFrom;
+    if (this.#expHead >= TRIM_MIN_RECORDS) {
+      this.#expected = this.#expected.slice(this.#expHead);
+      this.#expHead = 0;
+    }
   }
 
   get stopped(): boolean {
@@ -148,17 +243,19 @@ export class ReplayEngine {
 
   start(nowMs: number): void {
     this.#startMs = nowMs;
+    this.#lastNowMs = nowMs;
+    this.#started = true;
     this.#pump(nowMs);
   }
 
-  /** Index (into #records) of the first unmatched guest frame that must be waited for, or Infinity. */
+  /** Absolute index of the first unmatched guest frame that must be waited for, or Infinity (none loaded). */
   #firstUnmatchedIndex(): number {
     // Matched entries inside the window are set to -1; timing-driven ones are not waited for.
     for (;;) {
       while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
       if (this.#expHead >= this.#expected.length) return Infinity;
       const idx = this.#expected[this.#expHead]!;
-      if (!isOptional(this.#scratch.decode(this.#records[idx]!.frame))) return idx;
+      if (!isOptional(this.#scratch.decode(this.#at(idx).frame))) return idx;
       this.#expected[this.#expHead] = -1;
       this.stats.skippedOptional++;
     }
@@ -166,10 +263,11 @@ export class ReplayEngine {
 
   #pump(nowMs: number): void {
     if (this.#stopped) return;
-    const recs = this.#records;
+    this.#lastNowMs = nowMs;
     const p = this.options.pacing;
-    while (this.#nextWorld < recs.length) {
-      const r = recs[this.#nextWorld]!;
+    const loadedEnd = this.#base + this.#records.length;
+    while (this.#nextWorld < loadedEnd) {
+      const r = this.#at(this.#nextWorld);
       if (r.fromGuest) {
         this.#nextWorld++;
         continue;
@@ -183,6 +281,7 @@ export class ReplayEngine {
     const due = this.#firstUnmatchedIndex();
     if (due !== Infinity && this.#dueSinceMs < 0 && this.#guestAlive) this.#dueSinceMs = nowMs;
     this.#checkFinished();
+    this.#trim();
   }
 
   #inject(r: LoggedFrame): void {
@@ -196,7 +295,7 @@ export class ReplayEngine {
   }
 
   #checkFinished(): void {
-    if (!this.#finished && this.#nextWorld >= this.#records.length && this.#firstUnmatchedIndex() === Infinity) {
+    if (!this.#finished && this.#ended && this.#nextWorld >= this.#base + this.#records.length && this.#firstUnmatchedIndex() === Infinity) {
       this.#finished = true;
       this.#sink.finished();
     }
@@ -206,6 +305,11 @@ export class ReplayEngine {
   guestFrame(frame: Uint8Array, nowMs: number): void {
     if (this.#stopped) return;
     this.#guestAlive = true;
+    // Streaming: judge a live frame only with its whole reorder window of the log loaded.
+    if (!this.#ended && (this.#pending.length > 0 || this.#expected.length - this.#expHead <= this.options.window)) {
+      this.#pending.push({ frame: Uint8Array.from(frame), nowMs });
+      return;
+    }
     if (this.#firstUnmatchedIndex() === Infinity) {
       this.stats.afterEnd++;
       return;
@@ -225,7 +329,7 @@ export class ReplayEngine {
     for (let k = this.#expHead; k < limit; k++) {
       const idx = this.#expected[k]!;
       if (idx === -1) continue;
-      const rec = this.#rec.decode(this.#records[idx]!.frame);
+      const rec = this.#rec.decode(this.#at(idx).frame);
       let d = frameDifference(tv, rec);
       if (d !== null && mapping === undefined && FlowMappings.learnable(live)) {
         // The flow's first packet: learn what this boot chose, then compare again.
@@ -233,7 +337,7 @@ export class ReplayEngine {
         if (m !== null) {
           let t2 = this.mappings.toRecorded(live, m);
           let t2v = new PacketView().decode(t2);
-          const recv = this.#rec.decode(this.#records[idx]!.frame);
+          const recv = this.#rec.decode(this.#at(idx).frame);
           let d2 = frameDifference(t2v, recv);
           if (d2 !== null && d2.field === 'payload' && FlowMappings.isEchoRequest(t2v) && FlowMappings.isEchoRequest(recv) && t2v.length === recv.length && frameDifference(t2v, recv, true) === null) {
             // A fresh echo identifier and, with it, fresh echo data (a send time): both learned.
@@ -267,7 +371,7 @@ export class ReplayEngine {
       if (d !== null && d.field === 'payload') {
         // A DHCP xid / DNS id this boot chose: learn it; replies will carry it.
         const c = this.mappings.candidateTxid(tv, rec);
-        if (c !== null && frameDifference(new PacketView().decode(c.frame), this.#rec.decode(this.#records[idx]!.frame)) === null) {
+        if (c !== null && frameDifference(new PacketView().decode(c.frame), this.#rec.decode(this.#at(idx).frame)) === null) {
           this.mappings.commitTxid(c.liveId, c.recId);
           translated = c.frame;
           d = null;
@@ -285,14 +389,14 @@ export class ReplayEngine {
       if (firstDiff === null) firstDiff = { idx, diff: d };
     }
     if (hit >= 0) {
-      this.#recentMatches.push(this.#expected[hit]!);
+      this.#recentMatches.push(this.#at(this.#expected[hit]!).frame);
       if (this.#recentMatches.length > RECENT_MATCHES) this.#recentMatches.shift();
       this.#expected[hit] = -1;
       this.stats.matched++;
       // Timing-driven recorded frames this frame overtook (e.g. ACKs it folded in): skip them.
       for (let k = this.#expHead; k < hit; k++) {
         const idx = this.#expected[k]!;
-        if (idx !== -1 && isOptional(this.#rec.decode(this.#records[idx]!.frame))) {
+        if (idx !== -1 && isOptional(this.#rec.decode(this.#at(idx).frame))) {
           this.#expected[k] = -1;
           this.stats.skippedOptional++;
         }
@@ -306,14 +410,15 @@ export class ReplayEngine {
       return;
     }
     // A retransmission (a DHCP, TFTP or TCP retry after a timer) of a frame already matched: timing, not behaviour.
-    for (const idx of this.#recentMatches) {
-      if (frameDifference(tv, this.#rec.decode(this.#records[idx]!.frame)) === null) {
+    for (const f of this.#recentMatches) {
+      if (frameDifference(tv, this.#rec.decode(f)) === null) {
         this.stats.retransmissions++;
         return;
       }
     }
     const exp = firstDiff ?? { idx: this.#firstUnmatchedIndex(), diff: { offset: 0, field: 'frame' } };
-    this.#diverge({ kind: 'mismatch', seq: this.#records[exp.idx]!.seq, field: exp.diff.field, offset: exp.diff.offset, expected: this.#records[exp.idx]!.frame, actual: translated, atMs: nowMs });
+    const expRec = this.#at(exp.idx);
+    this.#diverge({ kind: 'mismatch', seq: expRec.seq, field: exp.diff.field, offset: exp.diff.offset, expected: expRec.frame, actual: translated, atMs: nowMs });
     if (this.options.continueOnDivergence) this.stats.unmatched++;
   }
 
@@ -330,7 +435,8 @@ export class ReplayEngine {
     const idx = this.#firstUnmatchedIndex();
     // The first unmatched guest frame is due once every world frame before it went in (pump ensures that).
     if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs) {
-      this.#diverge({ kind: 'missing', seq: this.#records[idx]!.seq, expected: this.#records[idx]!.frame, atMs: nowMs });
+      const missing = this.#at(idx);
+      this.#diverge({ kind: 'missing', seq: missing.seq, expected: missing.frame, atMs: nowMs });
       if (this.options.continueOnDivergence) {
         // Give up on that frame and carry on with the next.
         this.#expected[this.#expHead] = -1;

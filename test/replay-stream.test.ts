@@ -1,0 +1,81 @@
+// netrr replay streams its log: a log many times larger than the lookahead
+// replays to a scripted guest (answering each world frame with the recorded
+// guest frame) with the engine never holding more than about twice the
+// lookahead. A damaged log is refused before the guest sees anything.
+
+import assert from 'node:assert/strict';
+import { existsSync, truncateSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { encodeRecord } from '../src/codec/qemu-framing.ts';
+import { DIR_FROM_PORT } from '../src/codec/netrr-log.ts';
+import { LogWriter } from '../src/io/log-writer.ts';
+import { PacketView } from '../src/packet/packet-view.ts';
+import { buildFrame } from './helpers/build-packet.ts';
+import { RawPeer, waitFor } from './helpers/raw-peer.ts';
+import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
+
+const tmp = tempDir('netrr-replay-stream-');
+after(() => tmp.cleanup());
+
+const G = { src: '52:54:00:12:34:56', dst: '52:55:0a:00:02:02', ipSrc: '10.0.2.15', ipDst: '10.0.2.2' };
+const W = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '10.0.2.2', ipDst: '10.0.2.15' };
+const world = (i: number): Uint8Array => buildFrame({ ...W, proto: 'udp', srcPort: 7, dstPort: 5000, payload: `w${i}`.padEnd(1000, '.') });
+const guest = (i: number): Uint8Array => buildFrame({ ...G, proto: 'udp', srcPort: 5000, dstPort: 7, payload: `g${i}`.padEnd(1000, '.') });
+
+const N = 8000;
+const LOOKAHEAD_BYTES = 256 * 1024;
+
+async function writeLog(path: string): Promise<void> {
+  const w = await LogWriter.create(path);
+  for (let i = 0; i < N; i++) {
+    w.append(1, DIR_FROM_PORT, 0, world(i));
+    w.append(0, DIR_FROM_PORT, 0, guest(i));
+  }
+  await w.close();
+}
+
+test(`replay streams a ${N * 2}-frame log (about 17 MB) through a ${LOOKAHEAD_BYTES / 1024} KiB lookahead: matched, bounded`, async () => {
+  const log = join(tmp.path, 'big.nrrlog');
+  await writeLog(log);
+  const sock = join(tmp.path, 'big.sock');
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--lookahead-bytes', String(LOOKAHEAD_BYTES), '--timeout', '30000']);
+  await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
+  const peer = await RawPeer.connect({ path: sock });
+  // The scripted guest: answer world frame i with recorded guest frame i.
+  let answered = 0;
+  const v = new PacketView();
+  const onData = (): void => {
+    while (answered < peer.frames.length) {
+      const f = peer.frames[answered]!;
+      v.decode(f);
+      const i = Number(/^w(\d+)/.exec(new TextDecoder().decode(f.subarray(v.payloadOffset, v.payloadOffset + 12)))![1]);
+      assert.equal(i, answered, 'world frames arrive in log order');
+      peer.sock.write(encodeRecord(guest(i)));
+      answered++;
+      peer.frames[answered - 1] = new Uint8Array(0); // keep the test's own memory flat too
+    }
+  };
+  peer.sock.on('data', () => setImmediate(onData));
+  await waitFor(() => rp.child.exitCode !== null, 120_000, 'replay exit');
+  assert.equal(rp.child.exitCode, 0, rp.out());
+  assert.equal(answered, N);
+  const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(rp.out())![1]!) as { guestFramesMatched: number; injected: number; peakLogBytesHeld: number };
+  assert.equal(summary.guestFramesMatched, N);
+  console.log(`peak log bytes held: ${summary.peakLogBytesHeld} of ${N * (world(0).length + guest(0).length)}`);
+  assert.equal(summary.injected, N);
+  const logFrameBytes = N * (world(0).length + guest(0).length);
+  assert.ok(summary.peakLogBytesHeld <= 2 * LOOKAHEAD_BYTES + 2 * 1024 * 1024, `peak ${summary.peakLogBytesHeld} bytes held`);
+  assert.ok(summary.peakLogBytesHeld < logFrameBytes / 4, `peak ${summary.peakLogBytesHeld} of ${logFrameBytes} bytes`);
+  peer.sock.destroy();
+});
+
+test('replay refuses a torn log before the guest sees a frame, naming the repair', async () => {
+  const log = join(tmp.path, 'torn.nrrlog');
+  await writeLog(log);
+  truncateSync(log, statSync(log).size - 700);
+  const r = await netrr(['replay', '--log', log, '--guest', `unix:${join(tmp.path, 'torn.sock')},server=on`]);
+  assert.equal(r.code, 65, r.stdout + r.stderr);
+  assert.match(r.stderr, /ends inside a record .*netrr log verify --repair/);
+  assert.equal(existsSync(join(tmp.path, 'torn.sock')), false, 'no socket was opened');
+});
