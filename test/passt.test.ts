@@ -4,7 +4,8 @@
 // gateway 192.0.2.1) and mapping the gateway address to the namespace's
 // loopback, where dnsmasq (DNS, TFTP) and an HTTP server listen: nothing
 // leaves the machine. passt's own DHCP gives the guest its lease.
-// The guest is recorded through passt, then replayed into a fresh boot.
+// The guest is recorded through passt, then replayed into fresh boots, with
+// causal and with recorded pacing.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -21,7 +22,7 @@ after(() => tmp.cleanup());
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 
-test('record a real guest through passt (its DHCP, DNS and TCP/UDP to the gateway), replay into a fresh boot with no upstream: same files', async () => {
+test('record a real guest through passt (its DHCP, DNS and TCP/UDP to the gateway), replay into fresh boots with no upstream (causal and recorded pacing): same files', async () => {
   const d = join(tmp.path, 'p');
   const files = join(d, 'files');
   const sockDir = join(d, 'sock');
@@ -63,16 +64,19 @@ test('record a real guest through passt (its DHCP, DNS and TCP/UDP to the gatewa
   const v = await netrr(['log', 'verify', log]);
   assert.equal(v.code, 0, v.stdout + v.stderr);
 
-  const sock = `${d}/replay.sock`;
-  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000']);
-  await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-  const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
-  const serial = await waitTask(g, 90_000);
-  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
-  assert.equal(rp.child.exitCode, 0, rp.out() + serial);
-  assert.match(serial, /DHCP-OK 192\.0\.2\.2/);
-  assert.match(serial, /DNS-OK 192\.0\.2\.1/);
-  assert.match(serial, new RegExp(`HTTP-MD5 ${md5(httpFile)} 30000`));
-  assert.match(serial, new RegExp(`TFTP-MD5 ${md5(tftpFile)} 5000`));
-  assert.match(rp.out(), /replay: MATCHED .*transaction ids \(DHCP xid \/ DNS id\): 2/);
+  // Causal pacing (the default), then recorded pacing (original delays after each guest frame).
+  for (const pacing of ['causal', 'recorded']) {
+    const sock = `${d}/replay-${pacing}.sock`;
+    const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000', '--pacing', pacing]);
+    await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
+    const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const serial = await waitTask(g, 90_000);
+    await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
+    assert.equal(rp.child.exitCode, 0, `${pacing}: ${rp.out()}${serial}`);
+    assert.match(serial, /DHCP-OK 192\.0\.2\.2/);
+    assert.match(serial, /DNS-OK 192\.0\.2\.1/);
+    assert.match(serial, new RegExp(`HTTP-MD5 ${md5(httpFile)} 30000`));
+    assert.match(serial, new RegExp(`TFTP-MD5 ${md5(tftpFile)} 5000`));
+    assert.match(rp.out(), /replay: MATCHED .*transaction ids \(DHCP xid \/ DNS id\): 2/);
+  }
 });

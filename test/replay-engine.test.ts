@@ -110,6 +110,23 @@ test('recorded pacing injects at the original times scaled by speed; fast does n
   assert.ok(f.isFinished());
 });
 
+test('recorded pacing waits for the guest frame before a world frame, then for the recorded delay after it (scaled)', () => {
+  const q = buildFrame({ ...G, proto: 'udp', srcPort: 68, dstPort: 67, payload: 'discover' });
+  const a = buildFrame({ ...W, proto: 'udp', srcPort: 67, dstPort: 68, payload: 'offer' });
+  // Recorded: the guest asked 3 s in, the world answered 40 ms later.
+  const r = run([{ seq: 0, fromGuest: true, tsNs: 3000e6, frame: q }, { seq: 1, fromGuest: false, tsNs: 3040e6, frame: a }], { pacing: 'recorded', speed: 2 });
+  r.e.start(0);
+  r.e.tick(5000);
+  assert.equal(r.injected.length, 0, 'not before the guest asked, however late it is');
+  r.e.guestFrame(q, 9000); // this boot was slower
+  assert.equal(r.injected.length, 0);
+  r.e.tick(9019);
+  assert.equal(r.injected.length, 0);
+  r.e.tick(9020);
+  assert.equal(r.injected.length, 1, '40 ms / speed 2 after the match');
+  assert.ok(r.isFinished());
+});
+
 test('DHCP: the xid is learned only from a matching message, replies carry the live xid, a retried DISCOVER is a retransmission', () => {
   const bootp = (op: number, xid: number, secs: number, msgType: number): Uint8Array => {
     const p = new Uint8Array(300);

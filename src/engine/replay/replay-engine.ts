@@ -7,8 +7,10 @@
 // stops there (or goes on with --continue), naming the frame and the field.
 //
 // Pacing: causal (a world frame goes in once every guest frame that preceded
-// it in the log has been matched; the default), recorded (original timing,
-// scaled by speed) or fast (no waiting).
+// it in the log has been matched; the default), recorded (causal, and also no
+// sooner than its recorded delay, scaled by speed, after the latest guest
+// frame matched before it: original timing where the guest's own pace allows)
+// or fast (no waiting).
 //
 // The log streams in (push/end): the engine holds only the records from the
 // first one it still needs (an unmatched guest frame or a world frame not yet
@@ -125,6 +127,9 @@ export class ReplayEngine {
   #ended = false;
   #started = false;
   #lastNowMs = 0;
+  /** Recorded pacing: the live time and recorded time of the latest guest frame matched (or the start). */
+  #anchorLiveMs = 0;
+  #anchorRecNs = 0;
   #lookahead: number;
   #maxHeld: number;
   /** Live guest frames that arrived before enough of the log to judge them. */
@@ -243,6 +248,8 @@ export class ReplayEngine {
 
   start(nowMs: number): void {
     this.#startMs = nowMs;
+    this.#anchorLiveMs = nowMs;
+    this.#anchorRecNs = this.#firstTsNs;
     this.#lastNowMs = nowMs;
     this.#started = true;
     this.#pump(nowMs);
@@ -272,8 +279,9 @@ export class ReplayEngine {
         this.#nextWorld++;
         continue;
       }
-      if (p === 'causal' && this.#firstUnmatchedIndex() < this.#nextWorld) break;
-      if (p === 'recorded' && nowMs < this.#startMs + (r.tsNs - this.#firstTsNs) / 1e6 / this.options.speed) break;
+      if (p !== 'fast' && this.#firstUnmatchedIndex() < this.#nextWorld) break;
+      // An absolute schedule from the start would inject a DHCP offer before a slower boot asked for it.
+      if (p === 'recorded' && nowMs < this.#anchorLiveMs + (r.tsNs - this.#anchorRecNs) / 1e6 / this.options.speed) break;
       this.#inject(r);
       this.#nextWorld++;
     }
@@ -389,7 +397,12 @@ export class ReplayEngine {
       if (firstDiff === null) firstDiff = { idx, diff: d };
     }
     if (hit >= 0) {
-      this.#recentMatches.push(this.#at(this.#expected[hit]!).frame);
+      const matched = this.#at(this.#expected[hit]!);
+      this.#recentMatches.push(matched.frame);
+      if (matched.tsNs >= this.#anchorRecNs) {
+        this.#anchorRecNs = matched.tsNs;
+        this.#anchorLiveMs = nowMs;
+      }
       if (this.#recentMatches.length > RECENT_MATCHES) this.#recentMatches.shift();
       this.#expected[hit] = -1;
       this.stats.matched++;
