@@ -9,4 +9,6 @@ await import('./pcapng.ts');
 console.log();
 await import('./compare-engine.ts');
 console.log();
+await import('./crc32.ts');
+console.log();
 await import('./log.ts');
