@@ -2,11 +2,14 @@
 // driver, same run: identical UDP streams into primary_in and secondary_in
 // over unix chardevs, released output counted on outdev, at most WINDOW
 // frames unreleased. The "sink" row is the driver's own ceiling: the same
-// driver writing to a process that only counts records, no compare.
+// driver writing to a process that only forwards primary to outdev, no compare.
+// The driver is bench/native/compare-driver.c (built here with cc; its
+// ceiling is 2.9 M pps at 64 B), or with NETRR_BENCH_DRIVER=js the Node
+// driver below (ceiling under 1 M pps, too low to show 5x QEMU).
 // Run: node dist/bench/compare-vs-qemu.js [--quick]
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -15,6 +18,24 @@ import { buildFrame } from '../test/helpers/build-packet.ts';
 import { fmtRate, median, row } from './bench-util.ts';
 
 const NETRR_BIN = new URL('../../bin/netrr.js', import.meta.url).pathname;
+const DRIVER_SRC = new URL('../../bench/native/compare-driver.c', import.meta.url).pathname;
+const DRIVER_BIN = new URL('./native/compare-driver', import.meta.url).pathname;
+
+/** Builds the C driver (once per source change); null when there is no C compiler or NETRR_BENCH_DRIVER=js. */
+function cDriver(): string | null {
+  if (process.env.NETRR_BENCH_DRIVER === 'js') return null;
+  try {
+    if (!existsSync(DRIVER_BIN) || statSync(DRIVER_BIN).mtimeMs < statSync(DRIVER_SRC).mtimeMs) {
+      mkdirSync(new URL('./native/', import.meta.url).pathname, { recursive: true });
+      execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', DRIVER_BIN, DRIVER_SRC], { stdio: 'inherit' });
+    }
+    return DRIVER_BIN;
+  } catch {
+    console.log('# no C compiler: using the Node driver (NETRR_BENCH_DRIVER=js)');
+    return null;
+  }
+}
+const DRIVER = cDriver();
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
 /** Above the deep-queue depth, so neither side drops (QEMU's default 1024 would). */
@@ -68,6 +89,9 @@ async function startImpl(kind: 'qemu' | 'netrr' | 'sink', dir: string): Promise<
     // NETRR_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the proxy under load.
     const nodeArgs = (process.env.NETRR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     child = spawn(process.execPath, [...nodeArgs, NETRR_BIN, 'compare', '--mode', 'qemu', '--max-queue-size', String(MAX_QUEUE), '--primary-in', `unix:${dir}/pri.sock,server=on`, '--secondary-in', `unix:${dir}/sec.sock,server=on`, '--outdev', `unix:${dir}/out.sock,server=on`], { stdio: 'ignore' });
+  } else if (DRIVER !== null) {
+    // The ceiling: a process that copies pri → out with no compare.
+    child = spawn(DRIVER, ['sink', `${dir}/pri.sock`, `${dir}/out.sock`], { stdio: 'ignore' });
   } else {
     // The ceiling: a process that bridges pri → out with no compare (and discards sec).
     child = spawn(process.execPath, [NETRR_BIN, 'bridge', '--a', `unix:${dir}/pri.sock,server=on`, '--b', `unix:${dir}/out.sock,server=on`], { stdio: 'ignore' });
@@ -94,9 +118,34 @@ function chunkAt(frames: Uint8Array[], i: number): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The C driver against a started implementation: prints "pps N". */
+function driveC(driver: string, kind: 'qemu' | 'netrr' | 'sink', c: Case, dir: string): Promise<number> {
+  const args = ['drive', `${dir}/pri.sock`, kind === 'sink' ? '-' : `${dir}/sec.sock`, `${dir}/out.sock`, String(c.size), String(c.flows), String(c.frames), String(c.window), String(c.lag)];
+  return new Promise((resolve, reject) => {
+    const d = spawn(driver, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    d.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    d.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    d.on('exit', (code) => {
+      const m = /pps (\d+)/.exec(out);
+      if (code === 0 && m !== null) resolve(Number(m[1]));
+      else reject(new Error(`${kind} ${c.name}: driver: ${out.trim()}`));
+    });
+  });
+}
+
 async function drive(kind: 'qemu' | 'netrr' | 'sink', c: Case, frames: Uint8Array[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'nb-'));
   const child = await startImpl(kind, dir);
+  if (DRIVER !== null) {
+    try {
+      return await driveC(DRIVER, kind, c, dir);
+    } finally {
+      child.kill(kind === 'netrr' ? 'SIGTERM' : 'SIGKILL');
+      await new Promise((r) => setTimeout(r, kind === 'netrr' ? 300 : 0));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
   const socks: net.Socket[] = [];
   try {
     const out = await connect(`${dir}/out.sock`);
@@ -177,7 +226,7 @@ async function drive(kind: 'qemu' | 'netrr' | 'sink', c: Case, frames: Uint8Arra
   }
 }
 
-console.log(`# compare proxy: identical UDP into primary/secondary, released frames counted; unix chardevs; median of ${ROUNDS}`);
+console.log(`# compare proxy: identical UDP into primary/secondary, released frames counted; unix chardevs; ${DRIVER !== null ? 'C' : 'Node'} driver; median of ${ROUNDS}`);
 console.log(row(['case', 'driver ceiling', 'QEMU 7.2 pps', 'netrr pps', 'netrr/QEMU', 'netrr MB/s']));
 for (const c of cases) {
   const frames = framesFor(c);
@@ -187,5 +236,8 @@ for (const c of cases) {
     for (let i = 0; i < ROUNDS; i++) xs.push(await drive(kind, c, frames));
     res[kind] = median(xs);
   }
-  console.log(row([c.name, fmtRate(res.sink!), fmtRate(res.qemu!), fmtRate(res.netrr!), `${(res.netrr! / res.qemu!).toFixed(1)}x`, ((res.netrr! * c.size) / 1e6).toFixed(0)]));
+  // NETRR_BENCH_KINDS may leave some out: show them as '-'.
+  const f = (k: string): string => (res[k] === undefined ? '-' : fmtRate(res[k]));
+  const ratio = res.netrr !== undefined && res.qemu !== undefined ? `${(res.netrr / res.qemu).toFixed(1)}x` : '-';
+  console.log(row([c.name, f('sink'), f('qemu'), f('netrr'), ratio, res.netrr === undefined ? '-' : ((res.netrr * c.size) / 1e6).toFixed(0)]));
 }
