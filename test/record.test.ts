@@ -4,7 +4,7 @@
 // record written before the kill — byte-identical, gap-free, nothing invented.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, statSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -79,8 +79,10 @@ test('kill -9 mid-stream: verify recovers every record written before the kill, 
     await guest.waitConnected(5000);
     await waitFor(() => sink.peers.length === 1, 5000, 'upstream connected');
     let sent = 0;
-    // Stream until the sink has seen a good part of it, then kill the recorder without warning.
-    while (sent < frames.length && (sink.peers[0]?.frames.length ?? 0) < 20_000) {
+    // Stream until the sink has seen a good part of it and the log file holds well over 1000
+    // records (under load the writer may trail the forwarding), then kill the recorder without warning.
+    const fileBytes = (): number => (existsSync(log) ? statSync(log).size : 0);
+    while (sent < frames.length && ((sink.peers[0]?.frames.length ?? 0) < 20_000 || fileBytes() < 400_000)) {
       for (let i = 0; i < 500 && sent < frames.length; i++) guest.send(frames[sent++]!, 0);
       await new Promise((r) => setImmediate(r));
     }

@@ -67,12 +67,18 @@ export async function logInfoCommand(file: string, o: { json?: boolean }, out = 
   const segs = [];
   const perPort = new Map<string, number>();
   for (const p of segmentsOf(file)) {
+    const progress = new Progress(`reading ${p}`);
     segs.push(
-      await scanSegment(p, (r) => {
-        const k = `${PORT_NAMES[r.port] ?? `port ${r.port}`} ${r.direction === DIR_FROM_PORT ? '→' : '←'}`;
-        perPort.set(k, (perPort.get(k) ?? 0) + 1);
-      }),
+      await scanSegment(
+        p,
+        (r) => {
+          const k = `${PORT_NAMES[r.port] ?? `port ${r.port}`} ${r.direction === DIR_FROM_PORT ? '→' : '←'}`;
+          perPort.set(k, (perPort.get(k) ?? 0) + 1);
+        },
+        (read, total) => progress.update(read, total),
+      ),
     );
+    progress.done();
   }
   const info = {
     file,
@@ -94,8 +100,10 @@ export async function logInfoCommand(file: string, o: { json?: boolean }, out = 
 export async function logVerifyCommand(file: string, o: { repair?: boolean; json?: boolean }, out = new LineOutput()): Promise<number> {
   let damaged = 0;
   const segs = segmentsOf(file);
+  const progress = new Progress(`verifying ${file}`);
   for (const p of segs) {
-    const s = await scanSegment(p);
+    const s = await scanSegment(p, undefined, (read, total) => progress.update(read, total));
+    progress.done();
     const d = describe(s);
     if (s.damage !== null) {
       damaged++;
