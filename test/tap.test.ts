@@ -89,12 +89,21 @@ for (const vnet of [false, true]) {
           assert.equal(peer.frames[k]![1], 0, 'gso_type none');
         }
       }
-      const status = await netrr(['control', `unix:${ctl}`, 'query-status']);
-      const st = JSON.parse(status.stdout) as { endpoints: { peer?: string; counters: { rxFrames: number; txFrames: number; txDrops: Record<string, number> } }[] };
+      // Larger than a tap takes (64 KiB + header): refused and counted before the helper, which keeps running.
+      await send(new Uint8Array(66_000), vnet ? 12 : 0);
+      type Status = { endpoints: { peer?: string; counters: { rxFrames: number; txFrames: number; connects: number; txDrops: Record<string, number> } }[] };
+      let st: Status;
+      for (let t0 = Date.now(); ; ) {
+        st = JSON.parse((await netrr(['control', `unix:${ctl}`, 'query-status'])).stdout) as Status;
+        if (st.endpoints[1]!.counters.txDrops.tooLong! > 0 || Date.now() - t0 > 5000) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const tap = st.endpoints[1]!;
       assert.equal(tap.peer, `tap ntap0 in netns ${ns.name}`);
       assert.equal(tap.counters.txFrames, 4, 'ARP + 3 pings written to the tap');
       assert.equal(tap.counters.txDrops.tapRefused, 0);
+      assert.equal(tap.counters.txDrops.tooLong, 1, 'the oversized frame');
+      assert.equal(tap.counters.connects, 1, 'the helper never restarted');
       assert.ok(tap.counters.rxFrames >= 4, 'and the replies read from it');
       peer.sock.destroy();
     } finally {

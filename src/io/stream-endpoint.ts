@@ -18,7 +18,7 @@ import { RecordBatch } from '../codec/record-batch.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
 import type { StreamSpec, TapSpec } from './endpoint-spec.ts';
 import type { EndpointEvent, EndpointStatus, FrameEndpoint } from './frame-endpoint.ts';
-import { startTapHelper } from './tap-helper.ts';
+import { TAP_MAX_RECORD_BYTES, startTapHelper } from './tap-helper.ts';
 
 /** Above this many unsent bytes the endpoint reports itself not writable. */
 export const STREAM_HIGH_WATER_BYTES = 1024 * 1024;
@@ -79,7 +79,10 @@ export class StreamEndpoint implements FrameEndpoint {
     this.spec = spec;
     this.name = options.name ?? spec.text;
     this.vnetHdr = spec.vnetHdr;
-    this.maxFrameBytes = options.maxFrameBytes ?? NET_BUFSIZE_BYTES;
+    // The tap helper takes records up to TAP_MAX_RECORD_BYTES and would have to drop the stream
+    // on a larger one: refuse those here, counted (tooLong), instead.
+    const max = options.maxFrameBytes ?? NET_BUFSIZE_BYTES;
+    this.maxFrameBytes = spec.kind === 'tap' ? Math.min(max, TAP_MAX_RECORD_BYTES) : max;
     this.highWaterBytes = options.highWaterBytes ?? STREAM_HIGH_WATER_BYTES;
     this.hardLimitBytes = options.hardLimitBytes ?? STREAM_HARD_LIMIT_BYTES;
     this.#socketMode = options.socketMode;

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { NetrrError } from '../errors.ts';
 import type { TapSpec } from './endpoint-spec.ts';
 
+/** Largest record the helper relays (native/netrr-tap.c MAX_RECORD_BYTES: a 64 KiB frame plus a vnet header). */
+export const TAP_MAX_RECORD_BYTES = 65536 + 64;
 /** How long the helper may take to open the tap. */
 export const TAP_READY_TIMEOUT_MS = 5000;
 /** Helper stderr kept for error messages. */
