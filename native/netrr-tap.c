@@ -235,7 +235,8 @@ int main(int argc, char **argv) {
     }
     if (p[1].revents & POLLOUT) sock_blocked = flush_sock();
     if (p[0].revents & POLLOUT) tap_blocked = write_tap(tap);
-    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+    // (A full buffer would make read() return 0, which is not end of file.)
+    if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && rx_end < BUF_BYTES) {
       ssize_t n = read(SOCK_FD, rx_buf + rx_end, BUF_BYTES - rx_end);
       if (n > 0) rx_end += (size_t)n;
       else if (n == 0 || (errno != EAGAIN && errno != EINTR)) eof = 1;
