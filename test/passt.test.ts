@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { bootGuest, waitTask } from './helpers/guest.ts';
+import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
 import { Netns } from './helpers/netns.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
@@ -48,7 +48,7 @@ test('record a real guest through passt (its DHCP, DNS and TCP/UDP to the gatewa
     assert.equal(passt.child.exitCode, null, passt.out());
     const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${passtSock}`, '--log', log]);
     await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
-    const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const g = bootGuest('dns-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
     const serial = await waitTask(g, 90_000);
     assert.match(serial, /DHCP-OK 192\.0\.2\.2/, serial + passt.out());
     assert.match(serial, /DNS-OK 192\.0\.2\.1/, serial + dnsLog());
@@ -66,17 +66,13 @@ test('record a real guest through passt (its DHCP, DNS and TCP/UDP to the gatewa
 
   // Causal pacing (the default), then recorded pacing (original delays after each guest frame).
   for (const pacing of ['causal', 'recorded']) {
-    const sock = `${d}/replay-${pacing}.sock`;
-    const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000', '--pacing', pacing]);
-    await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-    const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
-    const serial = await waitTask(g, 90_000);
-    await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
-    assert.equal(rp.child.exitCode, 0, `${pacing}: ${rp.out()}${serial}`);
+    const rp = await replayIntoGuest({ log, sock: `${d}/replay-${pacing}.sock`, task: 'dns-fetch', cmdline: `netrr.port=${port}`, args: ['--timeout', '15000', '--pacing', pacing] });
+    const serial = rp.serial;
+    assert.equal(rp.code, 0, `${pacing}: ${rp.out}${serial}`);
     assert.match(serial, /DHCP-OK 192\.0\.2\.2/);
     assert.match(serial, /DNS-OK 192\.0\.2\.1/);
     assert.match(serial, new RegExp(`HTTP-MD5 ${md5(httpFile)} 30000`));
     assert.match(serial, new RegExp(`TFTP-MD5 ${md5(tftpFile)} 5000`));
-    assert.match(rp.out(), /replay: MATCHED .*transaction ids \(DHCP xid \/ DNS id\): 2/);
+    assert.match(rp.out, /replay: MATCHED .*transaction ids \(DHCP xid \/ DNS id\): 2/);
   }
 });

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { bootGuest, waitTask } from './helpers/guest.ts';
+import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
 import { Qemu } from './helpers/qemu.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, run, start, tempDir, tsharkStderr } from './helpers/run.ts';
@@ -24,15 +24,10 @@ const tmp = tempDir('netrr-replay-');
 after(() => tmp.cleanup());
 
 async function replayInto(d: string, name: string, log: string, cmdline: string): Promise<{ serial: string; out: string; code: number | null; pcap: string; report: string }> {
-  const sock = `${d}/${name}.sock`;
   const pcap = join(d, `${name}.pcapng`);
   const report = join(d, `${name}.jsonl`);
-  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000', '--report', report, '--report-pcap', pcap]);
-  await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-  const g = bootGuest('dhcp-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], cmdline);
-  const serial = await waitTask(g, 90_000);
-  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
-  return { serial, out: rp.out(), code: rp.child.exitCode, pcap, report };
+  const rp = await replayIntoGuest({ log, sock: `${d}/${name}.sock`, task: 'dhcp-fetch', cmdline, args: ['--timeout', '15000', '--report', report, '--report-pcap', pcap] });
+  return { ...rp, pcap, report };
 }
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
@@ -59,7 +54,7 @@ test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots:
     await world.waitForSockets([`${d}/world.sock`]);
     const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
     await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('dhcp-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const g = bootGuest('dhcp-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
     const recorded = await waitTask(g, 90_000);
     assert.match(recorded, /DHCP-OK 10\.0\.2\.15/, recorded);
     assert.match(recorded, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), recorded);

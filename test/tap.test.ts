@@ -18,7 +18,7 @@ import { encodeRecord } from '../src/codec/qemu-framing.ts';
 import { verifyL4Checksum } from '../src/packet/checksum.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { buildFrame } from './helpers/build-packet.ts';
-import { bootGuest, waitTask } from './helpers/guest.ts';
+import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
 import { Netns } from './helpers/netns.ts';
 import { RawPeer, waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
@@ -145,7 +145,7 @@ test('record a real guest through a tap upstream (dnsmasq DHCP/DNS/TFTP + HTTP i
     await ns.httpServer('10.0.2.2', port, join(files, 'file.bin'));
     const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `tap:ntap0,netns=${ns.name}`, '--log', log]);
     await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
-    const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${d}/guest.sock`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
+    const g = bootGuest('dns-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
     const serial = await waitTask(g, 90_000);
     assert.match(serial, /DHCP-OK 10\.0\.2\.15/, serial);
     assert.match(serial, /DNS-OK 10\.0\.2\.2/, serial + dnsLog());
@@ -160,18 +160,14 @@ test('record a real guest through a tap upstream (dnsmasq DHCP/DNS/TFTP + HTTP i
   }
 
   // No namespace, no dnsmasq, no HTTP server: only the log.
-  const sock = `${d}/replay.sock`;
-  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '15000']);
-  await waitFor(() => existsSync(sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
-  const g = bootGuest('dns-fetch', ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='], `netrr.port=${port}`);
-  const serial = await waitTask(g, 90_000);
-  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
-  assert.equal(rp.child.exitCode, 0, rp.out() + serial);
+  const rp = await replayIntoGuest({ log, sock: `${d}/replay.sock`, task: 'dns-fetch', cmdline: `netrr.port=${port}`, args: ['--timeout', '15000'] });
+  const serial = rp.serial;
+  assert.equal(rp.code, 0, rp.out + serial);
   assert.match(serial, /DHCP-OK 10\.0\.2\.15/);
   assert.match(serial, /DNS-OK 10\.0\.2\.2/);
   assert.match(serial, new RegExp(`HTTP-MD5 ${md5(httpFile)} 30000`));
   assert.match(serial, new RegExp(`TFTP-MD5 ${md5(tftpFile)} 5000`));
-  const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(rp.out())![1]!) as { divergences: number; learned: string[] };
+  const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(rp.out)![1]!) as { divergences: number; learned: string[] };
   assert.equal(summary.divergences, 0);
   const tx = summary.learned.find((l) => l.startsWith('transaction ids'));
   assert.ok(tx !== undefined && Number(/(\d+)$/.exec(tx)![1]) >= 2, `DHCP xid and DNS id learned: ${summary.learned.join('; ')}`);

@@ -64,13 +64,6 @@ export async function streamLogFrames(segs: readonly string[], push: (batch: Log
   }
 }
 
-/** Loads a whole log into memory (tests and small tools; replay itself streams). */
-export async function loadLogFrames(file: string): Promise<LoggedFrame[]> {
-  const out: LoggedFrame[] = [];
-  await streamLogFrames(await checkLog(file), (b) => out.push(...b), async () => true);
-  return out;
-}
-
 export interface ReplayerOptions extends ReplayOptions {
   readonly log: string;
   readonly guest: string;

@@ -167,19 +167,28 @@ export class StreamEndpoint implements FrameEndpoint {
     let connected = false;
     sock.once('connect', () => {
       connected = true;
-      this.#backoffMs = RECONNECT_INITIAL_MS;
-      this.#failedStreak = false;
-      this.#attach(sock);
+      this.#connectSucceeded(sock);
     });
     sock.once('error', (e) => {
       if (connected) return; // handled by #attach's listeners
-      if (!this.#failedStreak) {
-        this.#failedStreak = true;
-        this.#emit({ type: 'error', endpoint: this.name, detail: `connect failed: ${(e as Error).message}; retrying`, code: 'ERR_CONNECT' });
-      }
       sock.destroy();
-      this.#scheduleReconnect();
+      this.#connectFailed(`connect failed: ${(e as Error).message}`, 'ERR_CONNECT');
     });
+  }
+
+  #connectSucceeded(sock: net.Socket): void {
+    this.#backoffMs = RECONNECT_INITIAL_MS;
+    this.#failedStreak = false;
+    this.#attach(sock);
+  }
+
+  /** One error event per streak of failed attempts, then a retry with backoff. */
+  #connectFailed(detail: string, code: string): void {
+    if (!this.#failedStreak) {
+      this.#failedStreak = true;
+      this.#emit({ type: 'error', endpoint: this.name, detail: `${detail}; retrying`, code });
+    }
+    this.#scheduleReconnect();
   }
 
   #startTap(spec: TapSpec): void {
@@ -202,21 +211,15 @@ export class StreamEndpoint implements FrameEndpoint {
           child.kill();
           return;
         }
-        this.#backoffMs = RECONNECT_INITIAL_MS;
-        this.#failedStreak = false;
         // The helper leaves when its socket closes; make sure of it.
         socket.once('close', () => {
           if (child.exitCode === null && child.signalCode === null) child.kill();
         });
-        this.#attach(socket);
+        this.#connectSucceeded(socket);
       },
       (e: unknown) => {
-        if (!this.#failedStreak) {
-          this.#failedStreak = true;
-          const err = e as NetrrError;
-          this.#emit({ type: 'error', endpoint: this.name, detail: `${err.message}; retrying`, code: err.code ?? 'ERR_TAP_OPEN' });
-        }
-        this.#scheduleReconnect();
+        const err = e as NetrrError;
+        this.#connectFailed(err.message, err.code ?? 'ERR_TAP_OPEN');
       },
     );
   }

@@ -1,8 +1,9 @@
 // Boots the tiny test guest (scripts/build-guest.sh) under TCG.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './run.ts';
+import { NETRR_BIN, REPO_ROOT, start } from './run.ts';
 import { waitFor } from './raw-peer.ts';
 
 export const GUEST_DIR = join(REPO_ROOT, '.cache/guest');
@@ -40,4 +41,23 @@ export async function waitTask(g: GuestRun, timeoutMs = 60_000): Promise<string>
     }
   }
   return g.serial();
+}
+
+/** The virtio-net + stream netdev arguments that connect the guest to a unix socket. */
+export function streamNic(sock: string): string[] {
+  return ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${sock}`, '-device', 'virtio-net-pci,netdev=n1,romfile='];
+}
+
+/**
+ * `netrr replay --log LOG` serving a fresh boot of the guest (task, kernel
+ * command line) on `sock`; resolves with the guest's console and replay's
+ * output and exit status once both are done.
+ */
+export async function replayIntoGuest(o: { log: string; sock: string; task: string; cmdline: string; args?: string[] }): Promise<{ serial: string; out: string; code: number | null }> {
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', o.log, '--guest', `unix:${o.sock},server=on`, ...(o.args ?? [])]);
+  await waitFor(() => existsSync(o.sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
+  const g = bootGuest(o.task, streamNic(o.sock), o.cmdline);
+  const serial = await waitTask(g, 90_000);
+  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
+  return { serial, out: rp.out(), code: rp.child.exitCode };
 }

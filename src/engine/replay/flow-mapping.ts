@@ -184,17 +184,15 @@ export class FlowMappings {
   }
 
   forLive(v: PacketView): FlowMapping | undefined {
-    const port = guestPort(v, true);
-    const m = this.#byLive.get(flowKey(v, true, port));
-    if (m !== undefined || v.ipProto !== IPPROTO_UDP) return m;
-    return this.#udpByLive.get(udpSocketKey(v, true, port));
+    return this.#find(v, true);
   }
 
-  #forRec(v: PacketView): FlowMapping | undefined {
-    const port = guestPort(v, false);
-    const m = this.#byRec.get(flowKey(v, false, port));
+  /** The mapping of a live guest frame (fromGuest) or a recorded world frame: by flow, else (UDP) by socket. */
+  #find(v: PacketView, fromGuest: boolean): FlowMapping | undefined {
+    const port = guestPort(v, fromGuest);
+    const m = (fromGuest ? this.#byLive : this.#byRec).get(flowKey(v, fromGuest, port));
     if (m !== undefined || v.ipProto !== IPPROTO_UDP) return m;
-    return this.#udpByRec.get(udpSocketKey(v, false, port));
+    return (fromGuest ? this.#udpByLive : this.#udpByRec).get(udpSocketKey(v, fromGuest, port));
   }
 
   /**
@@ -285,7 +283,7 @@ export class FlowMappings {
   /** Rewrites a recorded world frame (a copy) into the live guest's space; recomputes checksums. */
   toLive(rec: PacketView, scratch: PacketView): Uint8Array | null {
     if (rec.l3 !== L3_IPV4 && rec.l3 !== L3_IPV6) return null;
-    const m = this.#forRec(rec);
+    const m = this.#find(rec, false);
     const isReply = (rec.ipProto === IPPROTO_ICMP && rec.icmpType === ICMP_ECHO_REPLY) || (rec.ipProto === IPPROTO_ICMPV6 && rec.icmpType === ICMPV6_ECHO_REPLY);
     const data = isReply ? this.#echoData.get(`${rec.icmpId}|${(rec.buf[rec.l4Offset + 6]! << 8) | rec.buf[rec.l4Offset + 7]!}`) : undefined;
     const tf = txidField(rec);
