@@ -95,14 +95,19 @@ export function fillFlowKey(v: PacketView, key: FlowKey): boolean {
   key.portA = rev ? dp : sp;
   key.portB = rev ? sp : dp;
   key.reversed = rev;
-  let h = 0x811c9dc5 ^ key.family;
-  h = Math.imul(h ^ (key.proto & 0xff), 0x01000193);
-  for (let i = 0; i < n; i++) {
-    h = Math.imul(h ^ key.addrA[i]!, 0x01000193);
-    h = Math.imul(h ^ key.addrB[i]!, 0x01000193);
-  }
-  h = Math.imul(h ^ key.portA, 0x01000193);
-  h = Math.imul(h ^ key.portB, 0x01000193);
-  key.hash = h >>> 0;
+  key.hash = flowHash(key.family, key.proto & 0xff, key.addrA, key.addrB, n, key.portA, key.portB);
   return true;
+}
+
+/** FNV-1a over a flow's family, protocol, the first `n` bytes of both addresses (interleaved) and both ports. */
+export function flowHash(family: number, proto: number, a: Uint8Array, b: Uint8Array, n: number, portA: number, portB: number): number {
+  let h = 0x811c9dc5 ^ family;
+  h = Math.imul(h ^ proto, 0x01000193);
+  for (let i = 0; i < n; i++) {
+    h = Math.imul(h ^ a[i]!, 0x01000193);
+    h = Math.imul(h ^ b[i]!, 0x01000193);
+  }
+  h = Math.imul(h ^ portA, 0x01000193);
+  h = Math.imul(h ^ portB, 0x01000193);
+  return h >>> 0;
 }

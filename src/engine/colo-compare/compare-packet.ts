@@ -10,6 +10,7 @@
 // extended mode decodes with PacketView: IPv4 and IPv6 (extension headers),
 // any number of VLAN tags, ARP; ICMP echo flows are keyed by identifier.
 
+import { flowHash } from '../../packet/flow-key.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../../packet/link.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L3_ARP, L3_IPV4, L3_IPV6, type PacketView } from '../../packet/packet-view.ts';
 
@@ -85,16 +86,7 @@ export class ConnKey {
   ipHeaderLen = 0;
 
   finishHash(): void {
-    const n = this.family === 4 ? 4 : 16;
-    let h = (0x811c9dc5 ^ this.family) >>> 0;
-    h = Math.imul(h ^ this.proto, 0x01000193);
-    for (let i = 0; i < n; i++) {
-      h = Math.imul(h ^ this.src[i]!, 0x01000193);
-      h = Math.imul(h ^ this.dst[i]!, 0x01000193);
-    }
-    h = Math.imul(h ^ this.sport, 0x01000193);
-    h = Math.imul(h ^ this.dport, 0x01000193);
-    this.hash = h >>> 0;
+    this.hash = flowHash(this.family, this.proto, this.src, this.dst, this.family === 4 ? 4 : 16, this.sport, this.dport);
   }
 }
 
