@@ -3,8 +3,8 @@
 // record, first bad offset) instead of inventing anything after it.
 
 import { existsSync } from 'node:fs';
-import { open, truncate, type FileHandle } from 'node:fs/promises';
-import { NetrrError, fromSystemError, isNetrrError } from '../errors.ts';
+import { open, truncate } from 'node:fs/promises';
+import { NetrrError, isNetrrError } from '../errors.ts';
 import {
   LOG_HEADER_BYTES,
   type LogFooter,
@@ -20,7 +20,7 @@ import {
   recordBytes,
 } from '../codec/netrr-log.ts';
 import { segmentPath } from './log-writer.ts';
-import { readWindowed } from './windowed-read.ts';
+import { openWithHead, readWindowed } from './windowed-read.ts';
 
 export interface SegmentScan {
   readonly path: string;
@@ -52,17 +52,9 @@ export function logSegments(base: string): string[] {
  * returned in `damage`, with every good record before it delivered.
  */
 export async function scanSegment(path: string, onFrame: (r: LogRecord, header: LogHeader) => void = () => {}, afterChunk?: (read: number, total: number) => Promise<void> | void): Promise<SegmentScan> {
-  let fh: FileHandle;
+  const { fh, fileBytes, head } = await openWithHead(path, LOG_HEADER_BYTES);
   try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw fromSystemError(e, path);
-  }
-  try {
-    const fileBytes = (await fh.stat()).size;
-    const head = new Uint8Array(LOG_HEADER_BYTES);
-    const { bytesRead } = await fh.read(head, 0, LOG_HEADER_BYTES, 0);
-    const header = decodeLogHeader(head.subarray(0, bytesRead));
+    const header = decodeLogHeader(head);
     const parser = new LogParser(LOG_HEADER_BYTES);
     let frames = 0;
     let firstSeq = -1;

@@ -1,9 +1,8 @@
 // Streams a QEMU replay log file through QemuLogParser with a bounded window.
 
-import { open, type FileHandle } from 'node:fs/promises';
-import { NetrrError, fromSystemError } from '../errors.ts';
+import { NetrrError } from '../errors.ts';
 import { QEMU_LOG_HEADER_BYTES, QemuLogParser, type QemuEvent, parseQemuLogHeader } from '../codec/qemu-replay-log.ts';
-import { readWindowed } from './windowed-read.ts';
+import { openWithHead, readWindowed } from './windowed-read.ts';
 
 export interface QemuLogScan {
   readonly version: number;
@@ -16,18 +15,11 @@ export interface QemuLogScan {
 }
 
 export async function scanQemuLog(path: string, onEvent: (e: QemuEvent) => void, options: { assumeVersion?: number; afterChunk?: () => Promise<void> } = {}): Promise<QemuLogScan> {
-  let fh: FileHandle;
+  const { fh, fileBytes, head } = await openWithHead(path, QEMU_LOG_HEADER_BYTES);
   try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw fromSystemError(e, path);
-  }
-  try {
-    const fileBytes = (await fh.stat()).size;
-    const head = new Uint8Array(QEMU_LOG_HEADER_BYTES);
-    const { bytesRead } = await fh.read(head, 0, QEMU_LOG_HEADER_BYTES, 0);
-    const header = parseQemuLogHeader(head.subarray(0, bytesRead), options.assumeVersion);
-    const headerMissing = head[0] === 0 && head[1] === 0 && head[2] === 0 && head[3] === 0;
+    const header = parseQemuLogHeader(head, options.assumeVersion);
+    // Bytes a short file lacks read as 0, as they did from the zeroed header buffer.
+    const headerMissing = (head[0] ?? 0) === 0 && (head[1] ?? 0) === 0 && (head[2] ?? 0) === 0 && (head[3] ?? 0) === 0;
     const parser = new QemuLogParser(header.version);
     const left = await readWindowed(
       fh,

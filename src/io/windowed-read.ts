@@ -2,7 +2,8 @@
 // let a parser consume whole items in place, move only the unparsed tail, and
 // grow the window only for one item larger than it.
 
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
+import { fromSystemError } from '../errors.ts';
 
 export const WINDOW_READ_BYTES = 1024 * 1024;
 
@@ -41,4 +42,26 @@ export async function readWindowed(fh: FileHandle, pos: number, parser: Windowed
     if (parser.done === true) break;
   }
   return end - start;
+}
+
+/**
+ * Opens a log for reading (a coded error if it cannot be) and reads its first
+ * `headBytes` bytes; `head` is shorter for a shorter file. The caller closes `fh`.
+ */
+export async function openWithHead(path: string, headBytes: number): Promise<{ fh: FileHandle; fileBytes: number; head: Uint8Array }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw fromSystemError(e, path);
+  }
+  try {
+    const fileBytes = (await fh.stat()).size;
+    const head = new Uint8Array(headBytes);
+    const { bytesRead } = await fh.read(head, 0, headBytes, 0);
+    return { fh, fileBytes, head: head.subarray(0, bytesRead) };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
 }
