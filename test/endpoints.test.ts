@@ -220,7 +220,7 @@ test('vnet header field on a TCP endpoint (port chosen by the OS)', async () => 
   await server.close();
 });
 
-test('UDP endpoint: one frame per datagram, empty datagrams counted, strangers turned away', async () => {
+test('UDP endpoint: one frame per datagram, empty datagrams counted, strangers (other port or other address) turned away', async () => {
   const peer = dgram.createSocket('udp4');
   await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
   const peerPort = peer.address().port;
@@ -236,7 +236,12 @@ test('UDP endpoint: one frame per datagram, empty datagrams counted, strangers t
   peer.send(Uint8Array.of(4), port, '127.0.0.1');
   const stranger = dgram.createSocket('udp4');
   stranger.send(Uint8Array.of(9), port, '127.0.0.1');
-  await waitFor(() => got.length === 2 && ep.counters.rxDrops.zeroLength === 1 && ep.counters.rejectedPeers === 1);
+  // Same port as the remote, another address: a stranger too.
+  const impostor = dgram.createSocket('udp4');
+  await new Promise<void>((r) => impostor.bind(peerPort, '127.0.0.2', r));
+  impostor.send(Uint8Array.of(8), port, '127.0.0.1');
+  await waitFor(() => got.length === 2 && ep.counters.rxDrops.zeroLength === 1 && ep.counters.rejectedPeers === 2);
+  impostor.close();
   assert.deepEqual(got, [Uint8Array.of(1, 2, 3), Uint8Array.of(4)]);
   assert.ok(ep.send(Uint8Array.of(7, 7), 0));
   assert.equal(ep.send(new Uint8Array(0), 0), false, 'never sends an empty datagram');

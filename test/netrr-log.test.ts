@@ -7,7 +7,7 @@ import { NetrrError } from '../src/errors.ts';
 import { LOG_HEADER_BYTES, LogParser, REC_FRAME, decodeLogHeader, encodeLogHeader, encodeRecordAt, recordBytes } from '../src/codec/netrr-log.ts';
 import { logSegments, repairSegment, scanSegment } from '../src/io/log-file.ts';
 import { LogWriter, parseSyncPolicy } from '../src/io/log-writer.ts';
-import { tempDir } from './helpers/run.ts';
+import { netrr, tempDir } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-log-');
 after(() => tmp.cleanup());
@@ -111,6 +111,25 @@ test('a torn tail is found, reported with the last good record, and repaired wit
   assert.equal(t.frames, 20);
   assert.equal(t.damage?.code, 'ERR_LOG_BAD_RECORD');
   assert.equal(t.damage?.offset, o20);
+});
+
+test('log verify names the damage it found: ERR_LOG_TRUNCATED for a cut log, ERR_LOG_BAD_RECORD for a flipped bit', async () => {
+  const p = file();
+  const fs = frames(400);
+  await writeLog(p, fs);
+  const whole = readFileSync(p);
+  writeFileSync(p, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const cut = await netrr(['log', 'verify', p]);
+  assert.equal(cut.code, 65);
+  assert.match(cut.stderr, /\[ERR_LOG_TRUNCATED\]$/m);
+  const flipped = Uint8Array.from(whole);
+  flipped[LOG_HEADER_BYTES + 40] = flipped[LOG_HEADER_BYTES + 40]! ^ 1;
+  writeFileSync(p, flipped);
+  const bad = await netrr(['log', 'verify', p]);
+  assert.equal(bad.code, 65);
+  assert.match(bad.stderr, /\[ERR_LOG_BAD_RECORD\]$/m);
+  assert.equal((await netrr(['log', 'verify', '--repair', p])).code, 0);
+  assert.equal((await netrr(['log', 'verify', p])).code, 0);
 });
 
 test('property: arbitrary bytes after a valid header only ever stop the parser with a coded error, within bounds', () => {

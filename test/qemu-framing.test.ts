@@ -106,6 +106,16 @@ test('oversized length is a coded error; nothing after it is parsed until reset'
   assert.equal(d.records, 2);
 });
 
+test('error offsets count from the start of the current connection, not of every connection before it', () => {
+  const good = encodeRecord(new Uint8Array(1000));
+  const d = new FrameDecoder({ vnetHdr: false }, () => {});
+  for (let i = 0; i < 68; i++) assert.equal(d.push(good), null);
+  d.reset(); // a new connection
+  const err = d.push(Uint8Array.of(0xff, 0xff, 0xff, 0xff));
+  assert.equal(err?.offset, 0);
+  assert.match(err!.message, /stream offset 0\)/);
+});
+
 test('exactly NET_BUFSIZE is accepted', () => {
   const f = new Uint8Array(NET_BUFSIZE_BYTES);
   const { recs, err } = collect(false, [encodeRecord(f)]);

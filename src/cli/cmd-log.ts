@@ -97,8 +97,13 @@ export async function logInfoCommand(file: string, o: { json?: boolean }, out = 
 }
 
 /** Exit status: 0 intact (or repaired), 65 with damage found and not repaired. */
-export async function logVerifyCommand(file: string, o: { repair?: boolean; json?: boolean }, out = new LineOutput()): Promise<number> {
-  let damaged = 0;
+/**
+ * Verifies every segment; resolves with the first damage found (its own code:
+ * ERR_LOG_TRUNCATED for a torn tail, ERR_LOG_BAD_RECORD for a bad length or CRC),
+ * or null when the log is sound or was repaired.
+ */
+export async function logVerifyCommand(file: string, o: { repair?: boolean; json?: boolean }, out = new LineOutput()): Promise<NetrrError | null> {
+  let firstDamage: NetrrError | null = null;
   const segs = segmentsOf(file);
   const progress = new Progress(`verifying ${file}`);
   for (const p of segs) {
@@ -106,7 +111,7 @@ export async function logVerifyCommand(file: string, o: { repair?: boolean; json
     progress.done();
     const d = describe(s);
     if (s.damage !== null) {
-      damaged++;
+      firstDamage ??= s.damage;
       if (o.repair) {
         await repairSegment(s);
         d.repaired = { truncatedTo: s.goodEnd, bytesDropped: s.fileBytes - s.goodEnd };
@@ -125,7 +130,7 @@ export async function logVerifyCommand(file: string, o: { repair?: boolean; json
     }
   }
   await out.end();
-  return damaged > 0 && !o.repair ? 65 : 0;
+  return firstDamage !== null && !o.repair ? firstDamage : null;
 }
 
 export async function logCatCommand(file: string, o: { json?: boolean; hex?: boolean }, out = new LineOutput()): Promise<void> {

@@ -6,7 +6,7 @@ import { readCaptureFile } from '../io/capture-file.ts';
 import { type CaptureInterface, DIRECTION_INBOUND, DIRECTION_OUTBOUND, formatEpoch } from '../pcap/capture-record.ts';
 import { CaptureStream } from '../pcap/capture-stream.ts';
 import type { OutputBuffer } from '../pcap/output-buffer.ts';
-import { readPacketOptions } from '../pcap/pcapng-format.ts';
+import { PCAPNG_MAX_LISTED, readPacketOptions } from '../pcap/pcapng-format.ts';
 import { PcapWriter } from '../pcap/pcap-writer.ts';
 import { PcapngWriter } from '../pcap/pcapng-writer.ts';
 import { LineOutput, Progress } from './output.ts';
@@ -41,7 +41,8 @@ export async function pcapInfoCommand(file: string, opts: { json?: boolean }, ou
     const t = r.tsSec + r.tsNsec / 1e9;
     if (t < minSec) minSec = t;
     if (t > maxSec) maxSec = t;
-    perIface.set(r.interfaceIndex, (perIface.get(r.interfaceIndex) ?? 0) + 1);
+    // Counted for the listed interfaces only: a file of a million interfaces must not grow this map.
+    if (r.interfaceIndex < PCAPNG_MAX_LISTED) perIface.set(r.interfaceIndex, (perIface.get(r.interfaceIndex) ?? 0) + 1);
   });
   let failure: unknown = null;
   try {
@@ -86,6 +87,10 @@ export async function pcapInfoCommand(file: string, opts: { json?: boolean }, ou
       ...(i.description !== undefined ? { description: i.description } : {}),
       ...(ng.stats.has(i.id) ? { stats: ng.stats.get(i.id) } : {}),
     }));
+    if (ng.sectionCount > ng.sections.length) info.sectionsNotListed = ng.sectionCount - ng.sections.length;
+    if (ng.interfaceCount > ng.interfaces.length) info.interfacesNotListed = ng.interfaceCount - ng.interfaces.length;
+    if (ng.interfacesOverLimit > 0) info.interfacesOverLimit = ng.interfacesOverLimit;
+    if (ng.commentsOverLimit > 0) info.commentsNotListed = ng.commentsOverLimit;
     info.skippedBlocks = ng.skippedBlocks;
     if (ng.badOptionLists > 0) info.badOptionLists = ng.badOptionLists;
   }
@@ -174,8 +179,7 @@ export async function pcapConvertCommand(input: string, output: string, opts: { 
   const outBuf = (): OutputBuffer | null => (ng ?? pc)?.out ?? null;
   try {
     stream = new CaptureStream((r) => {
-      const ifaces = stream!.interfaces;
-      const iface = ifaces[r.interfaceIndex]!;
+      const iface = r.iface!;
       if (to === 'pcapng') {
         if (ng === null) ng = new PcapngWriter({ userAppl: 'netrr pcap convert' });
         let id = ifMap.get(r.interfaceIndex);
@@ -194,7 +198,7 @@ export async function pcapConvertCommand(input: string, output: string, opts: { 
       } else {
         if (pc === null) {
           pcLinkType = iface.linkType;
-          const snapLen = Math.max(...ifaces.map((i) => i.snapLen), 65535);
+          const snapLen = Math.max(...stream!.interfaces.map((i) => i.snapLen), 65535);
           pc = new PcapWriter(iface.linkType, { snapLen, nanosecond: true });
         }
         if (iface.linkType !== pcLinkType) {

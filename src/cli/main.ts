@@ -141,8 +141,8 @@ export function buildProgram(): Command {
     .option('--json')
     .description('check every record (length, CRC); report the last good record of a torn log')
     .action(async (file: string, o: { repair?: boolean; json?: boolean }) => {
-      const code = await logVerifyCommand(file, o);
-      if (code !== 0) throw new NetrrError('ERR_LOG_BAD_RECORD', `${file}: damaged (see above); run with --repair to keep every record before the damage`);
+      const damage = await logVerifyCommand(file, o);
+      if (damage !== null) throw new NetrrError(damage.code, `${file}: damaged (see above); run with --repair to keep every record before the damage`);
     });
   log
     .command('cat')

@@ -1,14 +1,21 @@
 // Runs a long-lived app under the CLI: optional control socket with
-// query-status and quit (plus the app's own commands), SIGINT/SIGTERM, and
-// one clean stop.
+// query-status and quit (plus the app's own commands), SIGINT/SIGTERM, one
+// clean stop, and a fatal error path: an app that cannot go on (a log the
+// disk refuses) stops and the command exits with that error's code.
+// Error events go to stderr through a rate limit: one line per kind, then a
+// summary of the repeats (never one line per error in a storm).
 
 import { ControlServer, type CommandHandler } from '../control/control-server.ts';
+import { LineLimiter } from '../engine/line-limiter.ts';
+import type { NetrrError } from '../errors.ts';
 import { VERSION } from './version.ts';
 
 export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): Record<string, unknown>;
+  /** Set by runService: the app calls it when it cannot go on; the command stops and exits with the error. */
+  onFatal?: (err: NetrrError) => void;
 }
 
 export interface ServiceOptions {
@@ -21,21 +28,40 @@ export interface ServiceOptions {
 
 export async function runService(service: Service, opts: ServiceOptions): Promise<void> {
   const control = opts.control !== undefined ? new ControlServer(opts.control, VERSION) : null;
+  const limiter = new LineLimiter();
+  const stderrLines = (lines: readonly string[]): void => {
+    for (const l of lines) process.stderr.write(`netrr ${opts.name}: ${l}\n`);
+  };
+  const summaries = setInterval(() => stderrLines(limiter.flush(Date.now())), limiter.windowMs);
+  summaries.unref();
+  let fatal: NetrrError | null = null;
   let stopping: Promise<void> | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await service.stop();
-      control?.emit('SHUTDOWN', {});
+      control?.emit('SHUTDOWN', fatal !== null ? { reason: 'fatal-error', code: fatal.code } : {});
       await control?.close();
+      clearInterval(summaries);
+      stderrLines(limiter.flush(Date.now(), true));
       resolveDone();
     })();
     return stopping;
   };
   const emit = (event: string, data: Record<string, unknown>): void => {
     control?.emit(event, data);
-    if (event === 'ENDPOINT_ERROR' || event.endsWith('_ERROR')) process.stderr.write(`netrr ${opts.name}: ${String(data.endpoint ?? event)}: ${String(data.detail ?? '')}\n`);
+    if (event.endsWith('_ERROR')) {
+      const who = String(data.endpoint ?? event);
+      const code = data.code !== undefined ? ` [${String(data.code)}]` : '';
+      stderrLines(limiter.offer(`${who}${code}`, `${who}: ${String(data.detail ?? '')}${code}`, Date.now()));
+    }
+  };
+  service.onFatal = (err) => {
+    if (fatal !== null) return;
+    fatal = err;
+    process.stderr.write(`netrr ${opts.name}: ${err.message} [${err.code}]; stopping\n`);
+    void stop();
   };
   opts.bindEvents?.(emit);
   if (control !== null) {
@@ -51,4 +77,5 @@ export async function runService(service: Service, opts: ServiceOptions): Promis
   process.once('SIGTERM', () => void stop());
   await service.start();
   await done;
+  if (fatal !== null) throw fatal;
 }

@@ -45,7 +45,7 @@ export class FrameDecoder {
   zeroLengthRecords = 0;
   /** Records whose vnet_hdr_len exceeded their length: counted and skipped (framing stays intact). */
   badVnetRecords = 0;
-  /** Bytes consumed from the stream so far (for error offsets). */
+  /** Bytes consumed from this connection's stream so far (for error offsets); reset() starts it again at 0. */
   streamOffset = 0;
 
   #handler: FrameHandler;
@@ -88,6 +88,7 @@ export class FrameDecoder {
     this.#partial = null;
     this.#partialFill = 0;
     this.#error = null;
+    this.streamOffset = 0;
   }
 
   /**

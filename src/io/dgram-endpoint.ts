@@ -2,9 +2,11 @@
 // QEMU's -netdev dgram and socket,udp= (reference qemu-interop.md §2). QEMU
 // treats a 0-byte datagram as end-of-connection and stops reading, so we
 // never send one; we count and ignore any we receive. Datagrams from other
-// than the configured remote are turned away (counted).
+// than the configured remote (address and port) are turned away and counted
+// (rejectedPeers): anyone on the host could otherwise inject frames.
 
 import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { NetrrError, fromSystemError } from '../errors.ts';
 import { NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
@@ -33,6 +35,8 @@ export class DgramEndpoint implements FrameEndpoint {
   #paused = false;
   #needDrain = false;
   #local: string | undefined;
+  /** The remote's address as recvfrom reports it (resolved once at start). */
+  #remoteAddress = '';
 
   constructor(spec: UdpSpec, options: { name?: string; maxFrameBytes?: number } = {}) {
     if (spec.vnetHdr) throw new NetrrError('ERR_BAD_ENDPOINT_SPEC', `${spec.text}: datagram endpoints carry no vnet header field`);
@@ -52,6 +56,7 @@ export class DgramEndpoint implements FrameEndpoint {
   async start(): Promise<void> {
     const spec = this.spec;
     const type = net.isIPv6(spec.localHost) ? 'udp6' : 'udp4';
+    this.#remoteAddress = await resolveRemote(spec.remoteHost, type === 'udp6' ? 6 : 4);
     const sock = dgram.createSocket({ type });
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (e) => reject(fromSystemError(e, `bind ${spec.text}`)));
@@ -73,7 +78,7 @@ export class DgramEndpoint implements FrameEndpoint {
 
   #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const c = this.counters;
-    if (rinfo.port !== this.spec.remotePort) {
+    if (rinfo.port !== this.spec.remotePort || unmapped(rinfo.address) !== this.#remoteAddress) {
       c.rejectedPeers++;
       return;
     }
@@ -161,4 +166,19 @@ export class DgramEndpoint implements FrameEndpoint {
       counters: this.counters.toJSON(),
     };
   }
+}
+
+/** The address a datagram from `host` arrives from, in the socket's family (a name resolved once). */
+async function resolveRemote(host: string, family: 4 | 6): Promise<string> {
+  if (net.isIP(host) !== 0) return unmapped(host);
+  try {
+    return unmapped((await lookup(host, { family })).address);
+  } catch (e) {
+    throw fromSystemError(e, `resolve remote ${host}`);
+  }
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1": a v4 peer seen by a v6 socket is the same peer. */
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
 }

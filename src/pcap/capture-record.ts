@@ -24,8 +24,10 @@ export const DIRECTION_OUTBOUND = 2;
 export class CaptureRecord {
   /** 0-based index over the whole file. */
   index = -1;
-  /** Index of the interface in `interfaces` (file-wide, across sections). */
+  /** File-wide index of the interface (across sections). */
   interfaceIndex = 0;
+  /** The packet's interface (pcapng keeps only the current section's, so look it up here). */
+  iface: CaptureInterface | null = null;
   linkType = 1;
   tsSec = 0;
   tsNsec = 0;

@@ -87,6 +87,7 @@ export class PcapRecordParser {
     this.#fileOffset = fileOffset;
     this.record.linkType = header.linkType;
     this.record.littleEndian = header.littleEndian;
+    this.record.iface = pcapInterface(header);
   }
 
   /** Byte offset in the file of the next unparsed record. */

@@ -41,6 +41,16 @@ export const ISB_IFDROP = 5;
 export const BLOCK_MIN_BYTES = 12;
 /** Largest block we accept; larger is corruption (16 MiB of packet plus headroom). */
 export const BLOCK_MAX_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+/**
+ * Interfaces kept per section, to decode its packets (the obsolete Packet
+ * Block's interface id is 16 bits wide). More IDBs in one section are counted
+ * and a packet naming one is a coded error: 1 M IDBs used to cost 729 MB.
+ */
+export const PCAPNG_MAX_SECTION_INTERFACES = 65536;
+/** Sections and interfaces listed in full (for `pcap info`); the rest are counted. */
+export const PCAPNG_MAX_LISTED = 1024;
+/** Comments kept per section header (a 16 MiB SHB could hold 4 M empty ones); the rest are counted. */
+export const PCAPNG_MAX_SECTION_COMMENTS = 64;
 
 
 
@@ -99,9 +109,17 @@ export interface InterfaceStats {
 
 export class PcapngParser {
   readonly record = new CaptureRecord();
+  /** The first PCAPNG_MAX_LISTED sections; sectionCount counts them all. */
   readonly sections: PcapngSection[] = [];
+  /** The first PCAPNG_MAX_LISTED interfaces of the file; interfaceCount counts them all. */
   readonly interfaces: CaptureInterface[] = [];
-  /** Last Interface Statistics Block seen per interface (file-wide index). */
+  sectionCount = 0;
+  interfaceCount = 0;
+  /** IDBs past PCAPNG_MAX_SECTION_INTERFACES in their section: counted, not kept. */
+  interfacesOverLimit = 0;
+  /** Section comments past PCAPNG_MAX_SECTION_COMMENTS: counted, not kept. */
+  commentsOverLimit = 0;
+  /** Last Interface Statistics Block seen per listed interface (file-wide index). */
   readonly stats = new Map<number, InterfaceStats>();
   /** Blocks skipped because their type is unknown or not needed here. */
   skippedBlocks = 0;
@@ -110,8 +128,8 @@ export class PcapngParser {
   needBytes = 8;
   count = 0;
   #le = true;
-  /** File-wide interface indices of the current section. */
-  #sectionIfaces: number[] = [];
+  /** The current section's interfaces, by their id in the section. */
+  #sectionIfaces: CaptureInterface[] = [];
   #fileOffset = 0;
 
   get fileOffset(): number {
@@ -133,7 +151,7 @@ export class PcapngParser {
         if (bom === BYTE_ORDER_MAGIC) le = true;
         else if (rd32(b, pos + 8, false) === BYTE_ORDER_MAGIC) le = false;
         else this.#bad(`section header at offset ${this.#fileOffset} has no byte-order magic`);
-      } else if (this.sections.length === 0) {
+      } else if (this.sectionCount === 0) {
         throw new NetrrError('ERR_PCAPNG_NO_SECTION', 'pcapng file does not start with a section header block', {
           offset: this.#fileOffset,
         });
@@ -199,18 +217,27 @@ export class PcapngParser {
     let userAppl: string | undefined;
     const comments: string[] = [];
     const ok = walkOptions(b, body + 16, end, le, (code, v) => {
-      if (code === OPT_COMMENT) comments.push(optionString(v));
+      if (code === OPT_COMMENT) {
+        if (comments.length < PCAPNG_MAX_SECTION_COMMENTS) comments.push(optionString(v));
+        else this.commentsOverLimit++;
+      }
       else if (code === SHB_HARDWARE) hardware = optionString(v);
       else if (code === SHB_OS) os = optionString(v);
       else if (code === SHB_USERAPPL) userAppl = optionString(v);
     });
     if (!ok) this.badOptionLists++;
-    this.sections.push({ index: this.sections.length, littleEndian: le, versionMajor: major, versionMinor: minor, hardware, os, userAppl, comments });
+    const index = this.sectionCount++;
+    if (this.sections.length < PCAPNG_MAX_LISTED) this.sections.push({ index, littleEndian: le, versionMajor: major, versionMinor: minor, hardware, os, userAppl, comments });
   }
 
   #idb(b: Uint8Array, body: number, end: number): void {
     const le = this.#le;
     if (end - body < 8) this.#bad('interface description block too short');
+    if (this.#sectionIfaces.length >= PCAPNG_MAX_SECTION_INTERFACES) {
+      this.interfacesOverLimit++;
+      this.interfaceCount++;
+      return;
+    }
     let tsUnitsPerSec = 1e6;
     let tsOffsetSec = 0;
     let name: string | undefined;
@@ -229,27 +256,25 @@ export class PcapngParser {
     });
     if (!ok) this.badOptionLists++;
     if (!(tsUnitsPerSec >= 1 && tsUnitsPerSec <= 1e15)) this.#bad(`unsupported if_tsresol (${tsUnitsPerSec} units/s)`);
-    const id = this.interfaces.length;
-    this.#sectionIfaces.push(id);
-    this.interfaces.push({
-      id,
+    const iface: CaptureInterface = {
+      id: this.interfaceCount++,
       linkType: rd16(b, body, le),
       snapLen: rd32(b, body + 4, le),
       tsUnitsPerSec,
       tsOffsetSec,
       name,
       description,
-      section: this.sections.length - 1,
-    });
+      section: this.sectionCount - 1,
+    };
+    this.#sectionIfaces.push(iface);
+    if (this.interfaces.length < PCAPNG_MAX_LISTED) this.interfaces.push(iface);
   }
 
   #iface(localId: number): CaptureInterface {
-    const global = this.#sectionIfaces[localId];
-    const iface = global === undefined ? undefined : this.interfaces[global];
+    const iface = this.#sectionIfaces[localId];
     if (iface === undefined) {
-      throw new NetrrError('ERR_PCAPNG_BAD_INTERFACE', `packet at offset ${this.#fileOffset} names undefined interface ${localId}`, {
-        offset: this.#fileOffset,
-      });
+      const why = localId >= PCAPNG_MAX_SECTION_INTERFACES ? `interface ${localId}, beyond the ${PCAPNG_MAX_SECTION_INTERFACES} per section netrr keeps` : `undefined interface ${localId}`;
+      throw new NetrrError('ERR_PCAPNG_BAD_INTERFACE', `packet at offset ${this.#fileOffset} names ${why}`, { offset: this.#fileOffset });
     }
     return iface;
   }
@@ -286,6 +311,7 @@ export class PcapngParser {
     const r = this.record;
     r.index = this.count++;
     r.interfaceIndex = iface.id;
+    r.iface = iface;
     r.linkType = iface.linkType;
     r.capturedLength = caplen;
     r.originalLength = origlen;
@@ -367,7 +393,7 @@ export class PcapngParser {
       else if (code === ISB_IFDROP) st.dropped = n;
     });
     if (!ok) this.badOptionLists++;
-    this.stats.set(iface.id, st);
+    if (iface.id < PCAPNG_MAX_LISTED) this.stats.set(iface.id, st);
   }
 }
 
