@@ -650,8 +650,7 @@ export class CompareEngine {
     }
     if (this.#queuedPrimary === 0 && this.#queuedSecondary === 0) return;
     let oldest: Connection | null = null;
-    for (const conn of this.table) {
-      if (!conn.busy) continue;
+    for (const conn of this.table.busyConnections()) {
       const t = Math.min(conn.primary.oldestMs(), conn.secondary.oldestMs());
       if (nowMs - t > timeout && (oldest === null || conn.serial < oldest.serial)) oldest = conn;
     }
@@ -671,8 +670,7 @@ export class CompareEngine {
   checkpointDone(): void {
     const c = this.counters;
     const primaries: ComparePacket[] = [];
-    for (const conn of this.table) {
-      if (!conn.busy) continue;
+    for (const conn of this.table.busyConnections()) {
       for (const p of conn.primary.drain()) primaries.push(p);
       for (const s of conn.secondary.drain()) c.secondary.flushed += this.#dropSecondary(s);
     }

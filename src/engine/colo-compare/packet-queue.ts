@@ -8,9 +8,19 @@ import type { ComparePacket } from './compare-packet.ts';
 /** Compaction threshold: shift the live part down once this many slots are dead. */
 const COMPACT_AFTER = 1024;
 
+/** Told when a queue goes from empty to non-empty or back (its connection moves between LRU lists). */
+export interface QueueOwner {
+  queueEmptinessChanged(): void;
+}
+
 export class PacketQueue {
   #items: ComparePacket[] = [];
   #head = 0;
+  #owner: QueueOwner | null;
+
+  constructor(owner: QueueOwner | null = null) {
+    this.#owner = owner;
+  }
 
   get length(): number {
     return this.#items.length - this.#head;
@@ -30,6 +40,7 @@ export class PacketQueue {
     if (this.#head === this.#items.length) {
       this.#items.length = 0;
       this.#head = 0;
+      this.#owner?.queueEmptinessChanged();
     } else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#items.length) {
       this.#items.splice(0, this.#head);
       this.#head = 0;
@@ -39,12 +50,15 @@ export class PacketQueue {
 
   /** Puts a packet back at the front (after shift()). */
   unshift(p: ComparePacket): void {
+    const wasEmpty = this.length === 0;
     if (this.#head > 0) this.#items[--this.#head] = p;
     else this.#items.unshift(p);
+    if (wasEmpty) this.#owner?.queueEmptinessChanged();
   }
 
   push(p: ComparePacket): void {
     this.#items.push(p);
+    if (this.length === 1) this.#owner?.queueEmptinessChanged();
   }
 
   /** Inserts in ascending wrap-aware sequence order; equal sequences keep arrival order. */
@@ -54,6 +68,7 @@ export class PacketQueue {
     while (i > this.#head && ((items[i - 1]!.tcpSeq - p.tcpSeq) | 0) > 0) i--;
     if (i === items.length) items.push(p);
     else items.splice(i, 0, p);
+    if (this.length === 1) this.#owner?.queueEmptinessChanged();
   }
 
   removeAt(i: number): ComparePacket {
@@ -66,6 +81,7 @@ export class PacketQueue {
     const out = this.#items.slice(this.#head);
     this.#items = [];
     this.#head = 0;
+    if (out.length > 0) this.#owner?.queueEmptinessChanged();
     return out;
   }
 
