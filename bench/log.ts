@@ -4,14 +4,17 @@
 //    disk in the same run;
 //  - read and pcapng export (MB/s), against tshark reading the exported file;
 //  - record path latency: frame in → frame out through a Recorder with an
-//    in-process peer pair (unix sockets), p50/p99.
+//    in-process peer pair (unix sockets), p50/p99, for both orders
+//    (log-first, the default, and forward-first);
+//  - record path throughput: frames/s streamed guest → upstream through the
+//    Recorder, both orders, 64 B and 1514 B.
 // Run: node dist/bench/log.js
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Recorder } from '../src/app/recorder.ts';
+import { type RecordOrder, Recorder } from '../src/app/recorder.ts';
 import { logSegments, scanSegment } from '../src/io/log-file.ts';
 import { LogWriter } from '../src/io/log-writer.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
@@ -54,8 +57,8 @@ async function appendBench(size: number, n: number, sync: 'none' | 'interval'): 
   console.log(row([`export → pcapng ${size} B`, fmtRate(frames / esecs), (bytes / esecs / 1e6).toFixed(0), `tshark ${(statSync(pcap).size / tsecs / 1e6).toFixed(0)}`, `${(tsecs / esecs).toFixed(1)}x faster`]));
 }
 
-async function latencyBench(n: number): Promise<void> {
-  const rec = new Recorder({ guest: `unix:${dir}/g.sock,server=on`, upstream: `unix:${dir}/u.sock,server=on`, log: join(dir, 'lat.nrrlog'), sync: { kind: 'interval', ms: 100 } });
+async function recorderPair(order: RecordOrder, name: string): Promise<{ rec: Recorder; guest: ReturnType<typeof createEndpoint>; up: ReturnType<typeof createEndpoint> }> {
+  const rec = new Recorder({ guest: `unix:${dir}/g.sock,server=on`, upstream: `unix:${dir}/u.sock,server=on`, log: join(dir, `${name}.nrrlog`), sync: { kind: 'interval', ms: 100 }, order });
   await rec.start();
   const guest = createEndpoint(`unix:${dir}/g.sock`);
   const up = createEndpoint(`unix:${dir}/u.sock`);
@@ -65,6 +68,11 @@ async function latencyBench(n: number): Promise<void> {
   await up.waitConnected(5000);
   await rec.bridge.a.waitConnected(5000);
   await rec.bridge.b.waitConnected(5000);
+  return { rec, guest, up };
+}
+
+async function latencyBench(n: number, order: RecordOrder): Promise<void> {
+  const { rec, guest, up } = await recorderPair(order, `lat-${order}`);
   const frame = new Uint8Array(64);
   const lat: number[] = [];
   let t0 = 0n;
@@ -90,7 +98,32 @@ async function latencyBench(n: number): Promise<void> {
   }
   lat.sort((a, b) => a - b);
   const pct = (p: number): string => lat[Math.floor((lat.length - 1) * p)]!.toFixed(0);
-  console.log(row([`record path 64 B, ${n} frames one at a time`, `p50 ${pct(0.5)} µs`, `p99 ${pct(0.99)} µs`, `max ${lat.at(-1)!.toFixed(0)} µs`, '']));
+  console.log(row([`record path ${order} 64 B, ${n} one at a time`, `p50 ${pct(0.5)} µs`, `p99 ${pct(0.99)} µs`, `max ${lat.at(-1)!.toFixed(0)} µs`, '']));
+  await guest.close();
+  await up.close();
+  await rec.stop();
+}
+
+async function throughputBench(n: number, size: number, order: RecordOrder): Promise<void> {
+  const { rec, guest, up } = await recorderPair(order, `tp-${order}-${size}`);
+  const frame = new Uint8Array(size).fill(3);
+  let got = 0;
+  let done: (() => void) | null = null;
+  up.onFrame = () => {
+    if (++got === n) done?.();
+  };
+  const t0 = process.hrtime.bigint();
+  const finished = new Promise<void>((r) => (done = r));
+  for (let i = 0; i < n; ) {
+    while (i < n && guest.writable) {
+      guest.send(frame, 0);
+      i++;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await finished;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(row([`record path ${order} ${size} B, ${n} streamed`, fmtRate(n / secs), ((n * size) / secs / 1e6).toFixed(0), '', '']));
   await guest.close();
   await up.close();
   await rec.stop();
@@ -101,7 +134,8 @@ console.log(row(['case', 'frames/s', 'MB/s', 'dd MB/s', 'vs dd']));
 try {
   // Latency first: after the append cases the kernel is still writing back gigabytes of dirty
   // pages, and the log's group commits would queue behind them (p99 rose by 30-50 µs).
-  await latencyBench(20_000);
+  for (const order of ['log-first', 'forward-first'] as const) await latencyBench(20_000, order);
+  for (const size of [64, 1514]) for (const order of ['log-first', 'forward-first'] as const) await throughputBench(size === 64 ? 1_000_000 : 300_000, size, order);
   await appendBench(64, 2_000_000, 'none');
   await appendBench(64, 2_000_000, 'interval');
   await appendBench(1514, 500_000, 'none');

@@ -47,6 +47,7 @@ const CODES = {
   ERR_ENDPOINT_CLOSED: 'io',
   ERR_TAP_HELPER: 'io',
   ERR_TAP_OPEN: 'io',
+  ERR_LOG_WRITE: 'io',
 
   ERR_QUEUE_FULL: 'limit',
   ERR_LINE_TOO_LONG: 'limit',

@@ -78,7 +78,7 @@ test('client reconnects with backoff after the server goes away and comes back',
   const path = sockPath();
   const client = createEndpoint(`unix:${path},reconnect-ms=100`);
   const events: string[] = [];
-  client.onEvent = (e) => events.push(e.type);
+  client.events.on((e) => events.push(e.type));
   await client.start(); // nothing listening yet: keeps retrying
   const srv1 = await rawServer(path);
   await client.waitConnected(3000);
@@ -127,7 +127,7 @@ test('an oversized length closes that connection with a counted error; a new con
   const got: Uint8Array[] = [];
   const errors: string[] = [];
   ep.onFrame = (f) => got.push(Uint8Array.from(f));
-  ep.onEvent = (e) => e.type === 'error' && errors.push(`${e.code}: ${e.detail}`);
+  ep.events.on((e) => e.type === 'error' && errors.push(`${e.code}: ${e.detail}`));
   await ep.start();
   const a = await RawPeer.connect({ path });
   await a.write(Buffer.concat([encodeRecord(Uint8Array.of(1)), Buffer.from([0xff, 0xff, 0xff, 0xff]), encodeRecord(Uint8Array.of(2))]));

@@ -17,6 +17,12 @@ import { type FrameEndpoint, forwardEndpointEvents } from '../io/frame-endpoint.
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { StreamEndpoint } from '../io/stream-endpoint.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
+import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
+import { PauseGroup } from './pause-group.ts';
+import { Port } from './port.ts';
+
+/** Room in outdev's backlog beyond --max-queued-bytes: frames decoded from reads already in flight when the inputs paused. */
+export const OUT_BACKLOG_SLACK_BYTES = 16 * 1024 * 1024;
 
 export interface CompareProxyOptions {
   readonly primaryIn: string;
@@ -42,7 +48,17 @@ export class CompareProxy {
   readonly primary: FrameEndpoint;
   readonly secondary: FrameEndpoint;
   readonly out: FrameEndpoint;
+  /**
+   * Released frames go through this port: what the outdev socket cannot take
+   * yet waits in its backlog, in order, and is written as the socket drains.
+   * A checkpoint flush of everything held therefore arrives whole (issue 8 item 2).
+   */
+  readonly outPort: Port;
+  /** Pauses both inputs while outPort is congested. */
+  readonly inputs: PauseGroup;
   readonly notify: FrameEndpoint | null;
+  /** Frames still in outdev's backlog when a stop's flush time ran out (reported, counted). */
+  unflushed = 0;
   qmp: QmpClient | null = null;
   control: ControlServer | null = null;
   onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
@@ -71,8 +87,11 @@ export class CompareProxy {
       // Incoming notify records carry the vnet field with vnet_hdr_support; outgoing never do.
       this.notify = new StreamEndpoint(spec, { name: 'notify-dev', txVnetHdr: false });
     } else this.notify = null;
+    this.outPort = new Port(this.out, { maxBacklogBytes: opts.config.maxQueuedBytes + OUT_BACKLOG_SLACK_BYTES });
+    this.inputs = new PauseGroup([this.primary, this.secondary]);
+    this.inputs.watch(this.outPort);
     this.engine = new CompareEngine(opts.config, {
-      release: (frame, vnetLen) => this.out.send(frame, vnetLen),
+      release: (frame, vnetLen) => void this.outPort.send(frame, vnetLen),
       checkpoint: (req) => this.#onCheckpointRequest(req),
     });
   }
@@ -84,18 +103,8 @@ export class CompareProxy {
   async start(): Promise<void> {
     const e = this.engine;
     const clock = this.#clock;
-    this.primary.onFrame = (f, v) => {
-      e.primaryIn(f, v, clock.nowMs());
-      this.#applyBackpressure();
-    };
-    this.secondary.onFrame = (f, v) => {
-      e.secondaryIn(f, v, clock.nowMs());
-      this.#applyBackpressure();
-    };
-    this.out.onDrain = () => {
-      this.primary.resume();
-      this.secondary.resume();
-    };
+    this.primary.onFrame = (f, v) => e.primaryIn(f, v, clock.nowMs());
+    this.secondary.onFrame = (f, v) => e.secondaryIn(f, v, clock.nowMs());
     forwardEndpointEvents(this.endpoints, (name, data) => this.onEvent(name, data));
     if (this.notify !== null) this.notify.onFrame = (f) => this.#onNotify(f);
     if (this.#opts.reportPcap !== undefined) {
@@ -112,14 +121,6 @@ export class CompareProxy {
     this.#scanTimer = setInterval(() => e.scan(clock.nowMs()), this.#opts.config.expiredScanCycleMs);
     this.#scanTimer.unref();
   }
-
-  #applyBackpressure(): void {
-    if (!this.out.writable && this.out.connected) {
-      this.primary.pause();
-      this.secondary.pause();
-    }
-  }
-
 
   #onNotify(payload: Uint8Array): void {
     let msg;
@@ -207,14 +208,21 @@ export class CompareProxy {
       notifyErrors: this.notifyErrors,
       reportsWritten: this.reportsWritten,
       qmpKicks: this.qmpKicks,
+      outPort: this.outPort.status(),
+      inputs: this.inputs.status(),
+      unflushed: this.unflushed,
       endpoints: this.endpoints.map((ep) => ep.status()),
     };
   }
 
-  async stop(): Promise<void> {
+  async stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
     if (this.#scanTimer !== null) clearInterval(this.#scanTimer);
-    // Like QEMU's finalisation: queued primaries are flushed before the sockets close.
+    this.inputs.hold('stopping');
+    // Like QEMU's finalisation: queued primaries are flushed before the sockets close,
+    // paced by outdev (at most flushMs); what cannot be written is counted and reported.
     this.engine.checkpointDone();
+    this.unflushed += await this.outPort.flush(flushMs);
+    if (this.unflushed > 0) this.onEvent('SHUTDOWN_UNWRITTEN_ERROR', { endpoint: 'outdev', detail: `${this.unflushed} released primaries could not be written to outdev within ${flushMs} ms`, code: 'ERR_QUEUE_FULL' });
     for (const ep of this.endpoints) await ep.close();
     this.qmp?.close();
     await this.#reportChain;

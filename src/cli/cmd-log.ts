@@ -33,11 +33,13 @@ function recordTime(h: LogHeader, tsNs: number, out: { sec: number; nsec: number
   }
 }
 
-export async function recordCommand(o: { guest: string; upstream: string; log: string; sync?: string; segmentBytes?: number; control?: string }): Promise<void> {
+export async function recordCommand(o: { guest: string; upstream: string; log: string; sync?: string; segmentBytes?: number; order?: string; control?: string }): Promise<void> {
+  if (o.order !== undefined && o.order !== 'log-first' && o.order !== 'forward-first') throw new NetrrError('ERR_BAD_OPTION', `--order must be log-first or forward-first, not "${o.order}"`);
   const rec = new Recorder({
     guest: o.guest,
     upstream: o.upstream,
     log: o.log,
+    ...(o.order !== undefined ? { order: o.order } : {}),
     ...(o.sync !== undefined ? { sync: parseSyncPolicy(o.sync) } : {}),
     ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}),
   });

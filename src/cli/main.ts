@@ -106,6 +106,7 @@ export function buildProgram(): Command {
     .requiredOption('--log <file>', 'log file (segments FILE, FILE.1, …)')
     .option('--sync <policy>', 'none | always (group commit) | interval:MS (default interval:100)')
     .option('--segment-bytes <n>', 'rotate to a new segment beyond this size (default 1 GiB)', intOption('--segment-bytes'))
+    .option('--order <order>', 'log-first (default: forward a frame once its log write is done) | forward-first (forward at once; a kill can lose delivered frames)')
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof recordCommand>[0]) => recordCommand(o));
 

@@ -60,7 +60,8 @@ export async function runService(service: Service, opts: ServiceOptions): Promis
   service.onFatal = (err) => {
     if (fatal !== null) return;
     fatal = err;
-    process.stderr.write(`netrr ${opts.name}: ${err.message} [${err.code}]; stopping\n`);
+    control?.emit('FATAL_ERROR', { code: err.code, detail: err.message });
+    // The CLI prints the error's one line when the stop is done and exits with its status.
     void stop();
   };
   opts.bindEvents?.(emit);

@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { NetrrError, fromSystemError } from '../errors.ts';
+import { Listeners } from '../events.ts';
 import { NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
 import type { UdpSpec } from './endpoint-spec.ts';
@@ -28,7 +29,7 @@ export class DgramEndpoint implements FrameEndpoint {
   readonly vnetHdr = false;
   readonly maxFrameBytes: number;
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void = noop;
-  onEvent: (event: EndpointEvent) => void = noop;
+  readonly events = new Listeners<EndpointEvent>();
   onDrain: () => void = noop;
   #sock: dgram.Socket | null = null;
   #closed = false;
@@ -62,13 +63,13 @@ export class DgramEndpoint implements FrameEndpoint {
       sock.once('error', (e) => reject(fromSystemError(e, `bind ${spec.text}`)));
       sock.bind(spec.localPort, spec.localHost, () => resolve());
     });
-    sock.on('error', (e) => this.onEvent({ type: 'error', endpoint: this.name, detail: e.message, code: 'ERR_IO' }));
+    sock.on('error', (e) => this.events.emit({ type: 'error', endpoint: this.name, detail: e.message, code: 'ERR_IO' }));
     sock.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     const a = sock.address();
     this.#local = `${a.address}:${a.port}`;
     this.#sock = sock;
     this.counters.connects++;
-    this.onEvent({ type: 'listening', endpoint: this.name, detail: this.#local });
+    this.events.emit({ type: 'listening', endpoint: this.name, detail: this.#local });
   }
 
   /** The bound UDP port (for udp:HOST:0 specs). */

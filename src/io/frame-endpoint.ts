@@ -2,6 +2,8 @@
 // tap) offers to what sits on top of it: the compare proxy, the recorder,
 // the filter chain. One frame in, one frame out, each accounted for.
 
+import type { ErrorCode } from '../errors.ts';
+import type { Listeners } from '../events.ts';
 import type { EndpointCounters } from '../engine/frame-counters.ts';
 import type { EndpointSpec } from './endpoint-spec.ts';
 
@@ -12,7 +14,7 @@ export interface EndpointEvent {
   readonly endpoint: string;
   readonly detail?: string;
   /** Stable error code for type 'error'. */
-  readonly code?: string;
+  readonly code?: ErrorCode;
 }
 
 export interface EndpointStatus {
@@ -34,8 +36,14 @@ export interface FrameEndpoint {
   readonly vnetHdr: boolean;
   /** Called for each received frame; the view may be kept (its chunk is never reused). */
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void;
-  onEvent: (event: EndpointEvent) => void;
-  /** Called when the endpoint becomes writable again after send() reported pressure. */
+  /** Lifecycle and error events, to any number of listeners. */
+  readonly events: Listeners<EndpointEvent>;
+  /**
+   * Called when the endpoint becomes writable again after it reported
+   * pressure (writable false, or a send refused for backpressure). A peer
+   * that disconnects takes its queued bytes with it, so the endpoint calls
+   * this then too: pressure follows the peer's life (issue 8 item 1).
+   */
   onDrain: () => void;
   readonly connected: boolean;
   /** Below the high-water mark: senders should pause their sources when false. */
@@ -67,5 +75,5 @@ export function endpointControlEvent(e: EndpointEvent): [string, Record<string, 
 
 /** Sends every event of these endpoints to `emit` as control-socket events. */
 export function forwardEndpointEvents(endpoints: readonly FrameEndpoint[], emit: (event: string, data: Record<string, unknown>) => void): void {
-  for (const ep of endpoints) ep.onEvent = (e) => emit(...endpointControlEvent(e));
+  for (const ep of endpoints) ep.events.on((e) => emit(...endpointControlEvent(e)));
 }

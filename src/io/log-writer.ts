@@ -1,11 +1,17 @@
 // Appends records to a netrr log (src/codec/netrr-log.ts) as they come:
-// encoded into a large buffer, written once per event-loop turn (group commit),
-// synced by policy, rotated into segments FILE, FILE.1, FILE.2 … by size.
-// A clean close adds the index and footer; a killed writer leaves a log whose
-// every complete record is still readable (`netrr log verify`).
+// encoded into a large buffer, written in group commits, synced by policy,
+// rotated into segments FILE, FILE.1, FILE.2 … by size. A clean close adds
+// the index and footer; a killed writer leaves a log whose every complete
+// record is still readable (`netrr log verify`).
+// `onWritten(seq)` reports each commit once it is written (and synced, when
+// the policy syncs that commit), so a recorder can forward a frame only once
+// it is in the log. The first write error is fatal: `onError` is told once,
+// nothing more is written or accepted (counted), and the file keeps every
+// complete record before it (issue 8 item 3: a full disk used to leave a
+// recording that went on forwarding, silently unlogged).
 
 import { open, type FileHandle } from 'node:fs/promises';
-import { NetrrError, fromSystemError } from '../errors.ts';
+import { NetrrError, fromSystemError, isNetrrError } from '../errors.ts';
 import {
   INDEX_EVERY,
   LOG_HEADER_BYTES,
@@ -32,6 +38,12 @@ export const DEFAULT_SEGMENT_BYTES = 1024 * 1024 * 1024;
  * from 66 µs (bridge alone) to about 300 µs (bench/log.ts).
  */
 export const LOG_COMMIT_DELAY_MS = 1;
+/**
+ * With `commitDelayMs: 0` (the recorder's log-first order) a commit starts at
+ * the end of the current event-loop turn, or, while a write is in flight, as
+ * soon as it completes: records that arrive during a write form the next group.
+ */
+export const LOG_COMMIT_NOW = 0;
 /** Unwritten bytes above which the writer asks its sources to pause. */
 export const LOG_HIGH_WATER_BYTES = 32 * 1024 * 1024;
 /** Unwritten bytes above which records are refused (counted, never silent). */
@@ -53,21 +65,31 @@ export class LogWriter {
   readonly path: string;
   readonly segmentBytes: number;
   readonly sync: SyncPolicy;
+  readonly commitDelayMs: number;
+  /** Records appended (encoded); `written` of them are confirmed in the file. */
   records = 0;
+  written = 0;
   bytes = 0;
   syncs = 0;
   segments = 0;
-  /** Records refused because the disk fell LOG_HARD_LIMIT_BYTES behind. */
-  droppedOverflow = 0;
-  error: Error | null = null;
+  /** Records refused: the disk fell LOG_HARD_LIMIT_BYTES behind, the writer failed, or it was closed. */
+  readonly refused = { overflow: 0, error: 0, closed: 0 };
+  error: NetrrError | null = null;
   /** Called when unwritten bytes cross the high-water mark (true) and drain below it (false). */
   onPressure: (high: boolean) => void = () => {};
+  /** Every record up to this sequence number is written (and synced if this commit synced). */
+  onWritten: (lastSeq: number) => void = () => {};
+  /** The first write error; the writer accepts nothing after it. */
+  onError: (err: NetrrError) => void = () => {};
   #clock: Clock;
   #fh: FileHandle | null = null;
   #out = new OutputBuffer();
   #chain: Promise<void> = Promise.resolve();
   #inFlight = 0;
   #scheduled = false;
+  #commitWhenIdle = false;
+  /** Records appended since the last commit was cut. */
+  #uncommitted = 0;
   #pressure = false;
   #segment = -1;
   #segFill = 0;
@@ -82,15 +104,16 @@ export class LogWriter {
   #lastSyncMs = 0;
   #closed = false;
 
-  private constructor(path: string, segmentBytes: number, sync: SyncPolicy, clock: Clock) {
+  private constructor(path: string, segmentBytes: number, sync: SyncPolicy, clock: Clock, commitDelayMs: number) {
     this.path = path;
     this.segmentBytes = segmentBytes;
     this.sync = sync;
     this.#clock = clock;
+    this.commitDelayMs = commitDelayMs;
   }
 
-  static async create(path: string, options: { segmentBytes?: number; sync?: SyncPolicy; clock?: Clock } = {}): Promise<LogWriter> {
-    const w = new LogWriter(path, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.sync ?? { kind: 'interval', ms: 100 }, options.clock ?? systemClock);
+  static async create(path: string, options: { segmentBytes?: number; sync?: SyncPolicy; clock?: Clock; commitDelayMs?: number } = {}): Promise<LogWriter> {
+    const w = new LogWriter(path, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, options.sync ?? { kind: 'interval', ms: 100 }, options.clock ?? systemClock, options.commitDelayMs ?? LOG_COMMIT_DELAY_MS);
     try {
       w.#fh = await open(path, 'w', 0o644);
     } catch (e) {
@@ -127,11 +150,13 @@ export class LogWriter {
 
   /**
    * Appends one frame record; returns its sequence number, or -1 when refused
-   * (writer failed, closed, or too far behind: counted in droppedOverflow).
+   * (writer failed, closed, or too far behind: counted in `refused`).
    */
   append(port: number, direction: number, flags: number, frame: Uint8Array): number {
     if (this.error !== null || this.#closed || this.pendingBytes > LOG_HARD_LIMIT_BYTES) {
-      this.droppedOverflow++;
+      if (this.error !== null) this.refused.error++;
+      else if (this.#closed) this.refused.closed++;
+      else this.refused.overflow++;
       return -1;
     }
     const size = recordBytes(frame.length);
@@ -147,11 +172,14 @@ export class LogWriter {
     this.#segLastTs = ts;
     this.#segLastSeq = seq;
     this.records++;
+    this.#uncommitted++;
     this.bytes += size;
     if (this.#out.shouldFlush) this.#flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setTimeout(this.#tick, LOG_COMMIT_DELAY_MS);
+      if (this.commitDelayMs > 0) setTimeout(this.#tick, this.commitDelayMs);
+      else if (this.#inFlight > 0) this.#commitWhenIdle = true;
+      else setImmediate(this.#tick);
     }
     this.#checkPressure();
     return seq;
@@ -159,6 +187,7 @@ export class LogWriter {
 
   #tick = (): void => {
     this.#scheduled = false;
+    this.#commitWhenIdle = false;
     this.#flush();
   };
 
@@ -203,13 +232,17 @@ export class LogWriter {
     const fh = this.#fh;
     if (chunk === null && !closeSegment) return;
     const n = chunk?.length ?? 0;
+    const records = this.#uncommitted;
+    const lastSeq = this.#seq - 1;
+    this.#uncommitted = 0;
     this.#inFlight += n;
     const wantSync = closeSegment || this.sync.kind === 'always' || (this.sync.kind === 'interval' && this.#clock.nowMs() - this.#lastSyncMs >= this.sync.ms);
     this.#chain = this.#chain.then(async () => {
       const h = this.#fh ?? fh;
+      let ok = false;
       try {
         if (this.error === null && h !== null) {
-          if (chunk !== null) await h.write(chunk);
+          if (chunk !== null) await writeAll(h, chunk);
           if (wantSync) {
             await h.datasync();
             this.syncs++;
@@ -220,14 +253,28 @@ export class LogWriter {
             this.#fh = null;
             if (nextPath !== null) this.#fh = await open(nextPath, 'w', 0o644);
           }
+          ok = true;
         }
       } catch (e) {
-        this.error = e as Error;
+        this.#fail(e);
       } finally {
         this.#inFlight -= n;
+        if (ok && records > 0) {
+          this.written += records;
+          this.onWritten(lastSeq);
+        }
         this.#checkPressure();
+        if (this.#commitWhenIdle && this.#inFlight === 0) this.#tick();
       }
     });
+  }
+
+  #fail(e: unknown): void {
+    if (this.error !== null) return;
+    const errno = (e as { code?: unknown } | null)?.code;
+    const detail = errno === 'ENOSPC' ? 'no space left on the device' : e instanceof Error ? e.message : String(e);
+    this.error = isNetrrError(e) ? e : new NetrrError('ERR_LOG_WRITE', `log ${this.path}: ${detail}; the first ${this.written} records are safe in the log (netrr log verify --repair ${this.path} closes it)`, { cause: e });
+    this.onError(this.error);
   }
 
   /** Resolves when everything appended so far is written (and synced per policy). */
@@ -251,11 +298,22 @@ export class LogWriter {
       records: this.records,
       bytes: this.bytes,
       segments: this.segments,
+      written: this.written,
       syncs: this.syncs,
       pendingBytes: this.pendingBytes,
-      droppedOverflow: this.droppedOverflow,
+      refused: { ...this.refused },
       sync: this.sync,
-      error: this.error?.message ?? null,
+      error: this.error === null ? null : { code: this.error.code, message: this.error.message },
     };
+  }
+}
+
+/** fh.write may write less than asked (a filling disk does): write the rest, or fail. */
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    off += bytesWritten;
   }
 }

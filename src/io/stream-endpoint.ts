@@ -12,7 +12,8 @@
 import { unlinkSync, lstatSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
-import { NetrrError, fromSystemError } from '../errors.ts';
+import { type ErrorCode, NetrrError, fromSystemError } from '../errors.ts';
+import { Listeners } from '../events.ts';
 import { FrameDecoder, NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
 import { RecordBatch } from '../codec/record-batch.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
@@ -55,7 +56,7 @@ export class StreamEndpoint implements FrameEndpoint {
   readonly highWaterBytes: number;
   readonly hardLimitBytes: number;
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void = noop;
-  onEvent: (event: EndpointEvent) => void = noop;
+  readonly events = new Listeners<EndpointEvent>();
   onDrain: () => void = noop;
 
   #socketMode: number | undefined;
@@ -183,7 +184,7 @@ export class StreamEndpoint implements FrameEndpoint {
   }
 
   /** One error event per streak of failed attempts, then a retry with backoff. */
-  #connectFailed(detail: string, code: string): void {
+  #connectFailed(detail: string, code: ErrorCode): void {
     if (!this.#failedStreak) {
       this.#failedStreak = true;
       this.#emit({ type: 'error', endpoint: this.name, detail: `${detail}; retrying`, code });
@@ -302,6 +303,12 @@ export class StreamEndpoint implements FrameEndpoint {
       this.counters.txDrops.noPeer += lost;
     }
     this.#emit({ type: 'disconnected', endpoint: this.name });
+    // The peer took its queued bytes with it: whoever paused for this endpoint may go on
+    // (sends now drop as noPeer, as QEMU's do). A stale pause here stalled the inputs for good.
+    if (this.#needDrain) {
+      this.#needDrain = false;
+      this.onDrain();
+    }
     if (!this.#closed && !this.spec.server) this.#scheduleReconnect();
   }
 
@@ -436,7 +443,7 @@ export class StreamEndpoint implements FrameEndpoint {
   }
 
   #emit(e: EndpointEvent): void {
-    this.onEvent(e);
+    this.events.emit(e);
   }
 }
 
