@@ -32,7 +32,8 @@ function stream(ep: FrameEndpoint): { stop: () => void; sent: () => number } {
   let stopped = false;
   void (async () => {
     while (!stopped) {
-      while (!stopped && ep.connected && ep.writable) ep.send(frame(i++), 0);
+      // At most 2000 a round, so the loop yields even if the endpoint never pushes back.
+      for (let k = 0; k < 2000 && !stopped && ep.writable; k++) ep.send(frame(i++), 0);
       await new Promise((r) => setTimeout(r, 1));
     }
   })();
@@ -51,18 +52,23 @@ test('log-first: SIGKILL at random moments, 12 times; every frame the upstream r
     const d = dir();
     const sink = await rawServer(`${d}/up.sock`);
     const log = join(d, 'k.nrrlog');
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/g.sock,server=on`, '--upstream', `unix:${d}/up.sock`, '--log', log, '--sync', 'none']);
+    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/g.sock,server=on`, '--upstream', `unix:${d}/up.sock`, '--log', log, '--sync', 'none', '--control', `unix:${d}/ctl.sock`]);
     const guest = createEndpoint(`unix:${d}/g.sock`);
+    let s: ReturnType<typeof stream> | null = null;
     try {
       await waitFor(() => existsSync(`${d}/g.sock`) && sink.peers.length === 1, 10_000, 'recorder up');
       await guest.start();
       await guest.waitConnected(5000);
-      const s = stream(guest);
+      s = stream(guest);
       const target = 500 + Math.floor(Math.random() * 30_000);
-      await waitFor(() => (sink.peers[0]?.frames.length ?? 0) >= target, 30_000, `${target} frames through`);
+      try {
+        await waitFor(() => (sink.peers[0]?.frames.length ?? 0) >= target, 30_000, `${target} frames through`);
+      } catch (e) {
+        const st = await netrr(['control', `unix:${d}/ctl.sock`, 'query-status']);
+        throw new Error(`${(e as Error).message}: ${sink.peers[0]?.frames.length} through, ${s.sent()} sent; recorder: ${st.stdout}`);
+      }
       rec.child.kill('SIGKILL');
       await waitFor(() => rec.child.signalCode !== null, 5000, 'killed');
-      s.stop();
       // Let the sink read what the kernel still held for it.
       await waitFor(() => sink.peers[0]!.closed, 5000, 'upstream closed');
       const received = sink.peers[0]!.frames;
@@ -70,6 +76,8 @@ test('log-first: SIGKILL at random moments, 12 times; every frame the upstream r
       assert.ok(inLog.length >= received.length, `round ${round}: ${received.length} delivered, only ${inLog.length} logged`);
       received.forEach((f, i) => assert.ok(inLog[i]!.equals(f), `round ${round}: delivered frame ${i} is the logged record ${i}`));
     } finally {
+      s?.stop();
+      if (rec.child.exitCode === null && rec.child.signalCode === null) rec.child.kill('SIGKILL');
       await guest.close();
       await sink.close();
     }
@@ -82,7 +90,11 @@ test('a full disk (a 2 MB tmpfs) stops the recording: exit 74 with ERR_LOG_WRITE
   mkdirSync(mnt);
   const m = await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'netrr-test', mnt]);
   assert.equal(m.code, 0, `mount tmpfs: ${m.stderr}`);
-  t.after(async () => void (await run('umount', [mnt])));
+  t.after(async () => {
+    // Lazily, so that a file still open somewhere cannot leave the mount behind.
+    const u = await run('umount', ['-l', mnt]);
+    assert.equal(u.code, 0, u.stderr);
+  });
   const sink = await rawServer(`${d}/up.sock`);
   const log = join(mnt, 'full.nrrlog');
   const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/g.sock,server=on`, '--upstream', `unix:${d}/up.sock`, '--log', log, '--control', `unix:${d}/ctl.sock`]);
@@ -92,6 +104,10 @@ test('a full disk (a 2 MB tmpfs) stops the recording: exit 74 with ERR_LOG_WRITE
     await guest.start();
     await guest.waitConnected(5000);
     const s = stream(guest);
+    t.after(() => {
+      s.stop();
+      if (rec.child.exitCode === null && rec.child.signalCode === null) rec.child.kill('SIGKILL');
+    });
     await waitFor(() => rec.child.exitCode !== null, 60_000, 'the recorder stops by itself');
     s.stop();
     assert.equal(rec.child.exitCode, 74, rec.out());

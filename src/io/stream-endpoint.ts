@@ -95,12 +95,13 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#batch = new RecordBatch(options.txVnetHdr ?? spec.vnetHdr);
   }
 
+  /** A socket destroyed by an error is gone before its 'close' event: writes to it vanish, so it is not connected. */
   get connected(): boolean {
-    return this.#socket !== null;
+    return this.#socket !== null && !this.#socket.destroyed;
   }
 
   get writable(): boolean {
-    return this.#socket !== null && this.#pendingBytes() < this.highWaterBytes;
+    return this.connected && this.#pendingBytes() < this.highWaterBytes;
   }
 
   #pendingBytes(): number {
@@ -291,7 +292,8 @@ export class StreamEndpoint implements FrameEndpoint {
     this.counters.disconnects++;
     if (this.#decoder.error === null && !this.#decoder.atBoundary) {
       this.counters.rxDrops.tornRecord++;
-      this.#emit({ type: 'error', endpoint: this.name, detail: 'peer closed in the middle of a record', code: 'ERR_ENDPOINT_CLOSED' });
+      // Counted either way; an error only when the peer left, not when we closed on it.
+      if (!this.#closed) this.#emit({ type: 'error', endpoint: this.name, detail: 'peer closed in the middle of a record', code: 'ERR_ENDPOINT_CLOSED' });
     }
     this.#decoder.reset();
     // Frames still batched never reached the peer.
@@ -325,7 +327,7 @@ export class StreamEndpoint implements FrameEndpoint {
       return false;
     }
     const sock = this.#socket;
-    if (sock === null) {
+    if (sock === null || sock.destroyed) {
       c.txDrops.noPeer++;
       return false;
     }
