@@ -11,6 +11,7 @@ import { qemuRrCommand } from './cmd-qemu-rr.ts';
 import { qemuLogEventsCommand, qemuLogExportCommand, qemuLogInfoCommand } from './cmd-qemu-log.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
+import { chainCommand } from './cmd-chain.ts';
 import { decodeCommand } from './cmd-decode.ts';
 import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
 import { VERSION } from './version.ts';
@@ -109,6 +110,15 @@ export function buildProgram(): Command {
     .option('--order <order>', 'log-first (default: forward a frame once its log write is done) | forward-first (forward at once; a kill can lose delivered frames)')
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof recordCommand>[0]) => recordCommand(o));
+
+  program
+    .command('chain')
+    .description("an ordered filter chain between a guest and its network, with QEMU's filter semantics: buffer (Remus-style output commit: epochs, sch_plug, interval), dump")
+    .requiredOption('--guest <spec>', "where the guest's QEMU connects (-netdev stream/socket/dgram peer), e.g. unix:PATH,server=on")
+    .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt, a QEMU netdev, tap:IFNAME[,netns=NAME]')
+    .option('-f, --filter <spec>', 'KIND,prop=value,… (repeatable, head to tail unless position= says otherwise): buffer[,mode=epochs|plug|interval][,limit-frames=N][,limit-bytes=N][,overflow=drop-tail|checkpoint|backpressure][,limit=BYTES][,interval=US][,on-shutdown=drop|release] | dump,file=F[,maxlen=N]; common: id=, queue=all|rx|tx, status=on|off, position=head|tail|id=ID, insert=before|behind', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--control <spec>', 'control socket unix:PATH')
+    .action(async (o: Parameters<typeof chainCommand>[0]) => chainCommand(o));
 
   program
     .command('replay')

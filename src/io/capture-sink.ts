@@ -43,7 +43,7 @@ export class CaptureSink {
     return this.writer.addInterface(spec);
   }
 
-  write(interfaceId: number, tsSec: number, tsNsec: number, data: Uint8Array, meta?: PacketMeta): void {
+  write(interfaceId: number, tsSec: number, tsNsec: number, data: Uint8Array, meta?: PacketMeta, originalLength = data.length): void {
     if (this.error !== null) {
       this.droppedWriteError++;
       return;
@@ -52,7 +52,7 @@ export class CaptureSink {
       this.droppedOverflow++;
       return;
     }
-    this.writer.writePacket(interfaceId, tsSec, tsNsec, data, data.length, meta);
+    this.writer.writePacket(interfaceId, tsSec, tsNsec, data, originalLength, meta);
     this.captured++;
     if (this.writer.out.shouldFlush) this.#flush();
     else if (!this.#flushScheduled) {

@@ -1,0 +1,193 @@
+// netrr chain: an ordered list of filters between a guest-side and a
+// network-side endpoint, with QEMU's filter semantics (reference
+// qemu-interop.md §3). Filters sit on the network side as QEMU's sit on the
+// netdev: a frame from the network (tx) walks them head → tail, a frame from
+// the guest (rx) tail → head; a filter whose queue does not match or whose
+// status is off is skipped; a consumed frame is passed on later from the
+// filter after the one that consumed it. Each side writes through a Port and
+// each side's reads pause while the other side's port is congested, or while
+// a filter holds the guest (a buffer in backpressure mode).
+
+import { NetrrError } from '../errors.ts';
+import { type Clock, systemClock } from '../engine/wall-clock.ts';
+import { BufferFilter } from '../engine/filters/buffer-filter.ts';
+import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterContext, type FilterDirection } from '../engine/filters/filter.ts';
+import type { FilterSpec } from '../engine/filters/filter-spec.ts';
+import type { FrameEndpoint } from '../io/frame-endpoint.ts';
+import { createEndpoint } from '../io/open-endpoint.ts';
+import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
+import { DumpFilter } from './filters/dump-filter.ts';
+import { PauseGroup } from './pause-group.ts';
+import { Port } from './port.ts';
+
+export interface ChainOptions {
+  readonly guest: string;
+  readonly network: string;
+  readonly filters: readonly FilterSpec[];
+  readonly clock?: Clock;
+}
+
+export class ChainCounters {
+  /** Frames that left the last filter toward each side. */
+  deliveredToGuest = 0;
+  deliveredToNetwork = 0;
+  /** Frames consumed by a filter (held, or dropped by it with its own reason). */
+  consumed = 0;
+}
+
+export class Chain {
+  readonly guest: FrameEndpoint;
+  readonly network: FrameEndpoint;
+  readonly guestPort: Port;
+  readonly networkPort: Port;
+  /** Pauses reading the guest (network port congested, or a filter holds the guest). */
+  readonly guestReads: PauseGroup;
+  readonly networkReads: PauseGroup;
+  readonly counters = new ChainCounters();
+  /** head → tail */
+  filters: Filter[] = [];
+  onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  unflushed = 0;
+  #opts: ChainOptions;
+  #clock: Clock;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(opts: ChainOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.guest = createEndpoint(opts.guest, { name: 'guest' });
+    this.network = createEndpoint(opts.network, { name: 'network' });
+    this.guestPort = new Port(this.guest);
+    this.networkPort = new Port(this.network);
+    this.guestReads = new PauseGroup([this.guest]);
+    this.networkReads = new PauseGroup([this.network]);
+    this.guestReads.watch(this.networkPort);
+    this.networkReads.watch(this.guestPort);
+  }
+
+  /** The context of filter `id`; its position is looked up once, when the chain starts. */
+  #context(id: string): FilterContext {
+    let at = -2;
+    return {
+      passOn: (dir, frame, vnetHdrLen) => {
+        if (at === -2) at = this.filters.findIndex((x) => x.id === id);
+        this.#walk(dir, frame, vnetHdrLen, at);
+      },
+      requestCheckpoint: (cause, detail) => this.onEvent('CHECKPOINT_REQUEST', { cause, ...detail }),
+      holdGuest: (on) => (on ? this.guestReads.hold(`filter ${id}`) : this.guestReads.release(`filter ${id}`)),
+      emit: (event, data) => this.onEvent(event, data),
+    };
+  }
+
+  async start(): Promise<void> {
+    for (const spec of this.#opts.filters) {
+      if (spec.kind === 'buffer') this.filters.push(new BufferFilter(spec, this.#context(spec.id)));
+      else this.filters.push(await DumpFilter.open(spec, this.guest.spec.text, this.network.spec.text));
+    }
+    for (const f of this.filters) {
+      if (f.tickMs !== undefined && f.tick !== undefined) {
+        const tick = f.tick.bind(f);
+        const t = setInterval(() => {
+          if (f.status) tick(this.#clock.nowMs());
+        }, Math.max(1, f.tickMs));
+        this.#timers.push(t);
+      }
+    }
+    const n = this.filters.length;
+    this.guest.onFrame = (frame, vnet) => this.#walk('rx', frame, vnet, n);
+    this.network.onFrame = (frame, vnet) => this.#walk('tx', frame, vnet, -1);
+    await this.network.start();
+    await this.guest.start();
+  }
+
+  /**
+   * Runs a frame through the filters after position `after` in the direction's
+   * order (tx: head → tail, so after = -1 starts at the head; rx: tail → head,
+   * after = filters.length starts at the tail), then delivers it.
+   */
+  #walk(dir: FilterDirection, frame: Uint8Array, vnetHdrLen: number, after: number): void {
+    const fs = this.filters;
+    const now = this.#clock.nowMs();
+    if (dir === 'tx') {
+      for (let i = after + 1; i < fs.length; i++) {
+        const f = fs[i]!;
+        if (f.status && f.queue !== 'rx' && f.receive(dir, frame, vnetHdrLen, now) === FILTER_CONSUMED) {
+          this.counters.consumed++;
+          return;
+        }
+      }
+      this.counters.deliveredToGuest++;
+      this.guestPort.send(frame, vnetHdrLen);
+    } else {
+      for (let i = after - 1; i >= 0; i--) {
+        const f = fs[i]!;
+        if (f.status && f.queue !== 'tx' && f.receive(dir, frame, vnetHdrLen, now) === FILTER_CONSUMED) {
+          this.counters.consumed++;
+          return;
+        }
+      }
+      this.counters.deliveredToNetwork++;
+      this.networkPort.send(frame, vnetHdrLen);
+    }
+  }
+
+  filter(id: unknown): Filter {
+    const f = this.filters.find((x) => x.id === id);
+    if (f === undefined) throw new NetrrError('ERR_BAD_OPTION', `no filter '${String(id)}' (filters: ${this.filters.map((x) => x.id).join(', ') || 'none'})`);
+    return f;
+  }
+
+  setStatus(id: unknown, on: boolean): void {
+    const f = this.filter(id);
+    if (f.status === on) return;
+    f.status = on;
+    f.statusChanged?.(this.#clock.nowMs());
+  }
+
+  /** COLO events to every filter, head → tail; QEMU's default handler turns a filter off on failover. */
+  colo(event: ColoEvent): void {
+    const now = this.#clock.nowMs();
+    for (const f of this.filters) {
+      if (f.colo !== undefined) f.colo(event, now);
+      else if (event === 'failover' && f.status) {
+        f.status = false;
+        f.statusChanged?.(now);
+      }
+    }
+    this.onEvent(event === 'checkpoint' ? 'COLO_CHECKPOINT' : 'COLO_FAILOVER', {});
+  }
+
+  /** Runs a filter command (epoch-begin …): `filter` names it, or the one filter that has the command. */
+  command(name: string, args: Record<string, unknown>): unknown {
+    const candidates = args.filter !== undefined ? [this.filter(args.filter)] : this.filters.filter((f) => name in f.commands);
+    if (candidates.length !== 1) {
+      throw new NetrrError('ERR_BAD_OPTION', candidates.length === 0 ? `no filter answers ${name}` : `${name}: several filters answer it; name one with "filter"`);
+    }
+    const f = candidates[0]!;
+    const cmd = f.commands[name];
+    if (cmd === undefined) throw new NetrrError('ERR_BAD_OPTION', `filter '${f.id}' (${f.kind}) has no command ${name}`);
+    return cmd(args, this.#clock.nowMs());
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      counters: { ...this.counters },
+      filters: this.filters.map((f) => f.report()),
+      endpoints: [this.guest, this.network].map((ep, i) => ({ ...ep.status(), port: (i === 0 ? this.guestPort : this.networkPort).status(), readHolds: (i === 0 ? this.guestReads : this.networkReads).status() })),
+      unflushed: this.unflushed,
+    };
+  }
+
+  async stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.guestReads.hold('stopping');
+    this.networkReads.hold('stopping');
+    const now = this.#clock.nowMs();
+    // Held output is released or dropped (each buffer's on-shutdown policy) while every filter can still see it pass.
+    for (const f of this.filters) f.shutdown?.(now);
+    const left = await Promise.all([this.guestPort.flush(flushMs), this.networkPort.flush(flushMs)]);
+    this.unflushed += left[0] + left[1];
+    await Promise.all([this.guest.close(), this.network.close()]);
+    for (const f of this.filters) await f.close?.();
+  }
+}

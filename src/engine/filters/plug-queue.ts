@@ -1,0 +1,135 @@
+// Linux sch_plug (net/sched/sch_plug.c), exactly: the qdisc Remus uses to
+// hold a guest's output until the checkpoint that produced it commits
+// (reference output-buffering.md). Release is by packet count from the head,
+// not by epoch markers, with the kernel's quirks kept on purpose:
+//  - a second BUFFER before RELEASE_ONE releases the older epoch one epoch late;
+//  - packets queued in indefinite mode were never counted and skew later counts;
+//  - tail drops past the byte limit are invisible to the epoch counters.
+// Pure: frames in, frames out through `release`; no clock. Each frame carries
+// a number of the caller's (`meta`: its direction and vnet length) so that no
+// object is made per frame.
+
+/** sch_plug's init limit is (tx_queue_len ?: 100) × MTU bytes; Remus's setup sets 10 000 000 (output-buffering.md). */
+export const PLUG_DEFAULT_LIMIT_BYTES = 10_000_000;
+
+export class PlugCounters {
+  enqueued = 0;
+  released = 0;
+  /** Tail drops: the frame would have taken the backlog past `limit` (qdisc_drop). */
+  overlimits = 0;
+}
+
+export class PlugQueue {
+  limit: number;
+  readonly counters = new PlugCounters();
+  // The kernel's state (struct plug_sched_data).
+  unplugIndefinite = false;
+  pktsCurrentEpoch = 0;
+  pktsLastEpoch = 0;
+  pktsToRelease = 0;
+  /** The kernel starts throttled (plug_init). */
+  throttled = true;
+  backlogBytes = 0;
+  #items: Uint8Array[] = [];
+  #meta: number[] = [];
+  #head = 0;
+  readonly #release: (frame: Uint8Array, meta: number) => void;
+
+  constructor(release: (frame: Uint8Array, meta: number) => void, limitBytes = PLUG_DEFAULT_LIMIT_BYTES) {
+    this.#release = release;
+    this.limit = limitBytes;
+  }
+
+  get backlog(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** plug_enqueue; true when queued, false when tail-dropped. Then the device dequeues what it may. */
+  enqueue(item: Uint8Array, meta = 0): boolean {
+    this.counters.enqueued++;
+    if (this.backlogBytes + item.length <= this.limit) {
+      if (!this.unplugIndefinite) this.pktsCurrentEpoch++;
+      this.#items.push(item);
+      this.#meta.push(meta);
+      this.backlogBytes += item.length;
+      this.#run();
+      return true;
+    }
+    this.counters.overlimits++;
+    return false;
+  }
+
+  /** TCQ_PLUG_BUFFER: start a new epoch. */
+  buffer(): void {
+    this.pktsLastEpoch = this.pktsCurrentEpoch;
+    this.pktsCurrentEpoch = 0;
+    if (this.unplugIndefinite) this.throttled = true;
+    this.unplugIndefinite = false;
+  }
+
+  /** TCQ_PLUG_RELEASE_ONE: release the previous epoch's count of packets from the head. */
+  releaseOne(): void {
+    this.pktsToRelease += this.pktsLastEpoch;
+    this.pktsLastEpoch = 0;
+    this.throttled = false;
+    this.#run();
+  }
+
+  /** TCQ_PLUG_RELEASE_INDEFINITE: pass-through. */
+  releaseIndefinite(): void {
+    this.unplugIndefinite = true;
+    this.pktsToRelease = 0;
+    this.pktsLastEpoch = 0;
+    this.pktsCurrentEpoch = 0;
+    this.throttled = false;
+    this.#run();
+  }
+
+  /** TCQ_PLUG_LIMIT: the byte limit only; queued packets stay. */
+  setLimit(bytes: number): void {
+    this.limit = bytes;
+  }
+
+  /** plug_dequeue, called until it returns nothing (the device is always ready here). */
+  #run(): void {
+    for (;;) {
+      if (this.throttled) return;
+      if (!this.unplugIndefinite) {
+        if (this.pktsToRelease === 0) {
+          this.throttled = true;
+          return;
+        }
+        this.pktsToRelease--;
+      }
+      if (this.#head === this.#items.length) return; // qdisc_dequeue_head on an empty queue
+      const item = this.#items[this.#head]!;
+      const meta = this.#meta[this.#head]!;
+      this.#items[this.#head++] = EMPTY;
+      if (this.#head === this.#items.length) {
+        this.#items.length = 0;
+        this.#meta.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head);
+        this.#meta = this.#meta.slice(this.#head);
+        this.#head = 0;
+      }
+      this.backlogBytes -= item.length;
+      this.counters.released++;
+      this.#release(item, meta);
+    }
+  }
+
+  /** Hands every queued frame to `fn`, head first, and empties the queue (a flush by choice, not a release by the rules). */
+  drain(fn: (frame: Uint8Array, meta: number) => void): number {
+    const n = this.backlog;
+    for (let i = this.#head; i < this.#items.length; i++) fn(this.#items[i]!, this.#meta[i]!);
+    this.#items = [];
+    this.#meta = [];
+    this.#head = 0;
+    this.backlogBytes = 0;
+    return n;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

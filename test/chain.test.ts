@@ -1,0 +1,208 @@
+// netrr chain over real sockets: a scripted guest and a scripted network on
+// either side, a test controller on the control socket. Output held in epochs
+// reaches the network only at its commit, whole, in order, once; an aborted
+// epoch never does; each overflow policy behaves as documented with every
+// frame accounted for; sch_plug and interval modes; a dump that tshark reads
+// with both directions; validation before anything opens.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ControlClient } from '../src/control/control-client.ts';
+import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
+import { createEndpoint } from '../src/io/open-endpoint.ts';
+import { buildFrame } from './helpers/build-packet.ts';
+import { waitFor } from './helpers/raw-peer.ts';
+import { NETRR_BIN, netrr, run, start, tempDir, tsharkStderr } from './helpers/run.ts';
+
+const tmp = tempDir('netrr-chain-');
+after(() => tmp.cleanup());
+let n = 0;
+
+const numbered = (i: number, bytes = 200): Uint8Array => buildFrame({ proto: 'udp', srcPort: 4000 + (i % 8), payload: `#${i}#`.padEnd(bytes - 42, '.') });
+const indexOf = (f: Uint8Array): number => Number(/#(\d+)#/.exec(Buffer.from(f.subarray(42, 62)).toString('latin1'))![1]);
+
+interface Rig {
+  d: string;
+  proc: ReturnType<typeof start>;
+  guest: FrameEndpoint;
+  net: FrameEndpoint;
+  atNet: number[];
+  atGuest: number[];
+  ctl: ControlClient;
+  events: { event: string; data: Record<string, unknown> }[];
+  filter(id: string): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+async function rig(filters: string[]): Promise<Rig> {
+  const d = join(tmp.path, `c${n++}`);
+  mkdirSync(d);
+  const args = ['chain', '--guest', `unix:${d}/g.sock,server=on`, '--upstream', `unix:${d}/n.sock,server=on`, '--control', `unix:${d}/ctl.sock`];
+  for (const f of filters) args.push('-f', f.replaceAll('$D', d));
+  const proc = start(process.execPath, [NETRR_BIN, ...args]);
+  await waitFor(() => proc.child.exitCode !== null || ['g', 'n', 'ctl'].every((s) => existsSync(`${d}/${s}.sock`)), 10_000, 'chain sockets');
+  assert.equal(proc.child.exitCode, null, proc.out());
+  const guest = createEndpoint(`unix:${d}/g.sock`);
+  const net = createEndpoint(`unix:${d}/n.sock`);
+  const atNet: number[] = [];
+  const atGuest: number[] = [];
+  net.onFrame = (f) => atNet.push(indexOf(f));
+  guest.onFrame = (f) => atGuest.push(indexOf(f));
+  for (const ep of [guest, net]) {
+    await ep.start();
+    await ep.waitConnected(5000);
+  }
+  const ctl = await ControlClient.connect(`unix:${d}/ctl.sock`);
+  const events: Rig['events'] = [];
+  ctl.onEvent = (e) => events.push({ event: e.event, data: e.data as Record<string, unknown> });
+  for (;;) {
+    const st = (await ctl.execute('query-status')) as { endpoints: { connected: boolean }[] };
+    if (st.endpoints.every((e) => e.connected)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    d,
+    proc,
+    guest,
+    net,
+    atNet,
+    atGuest,
+    ctl,
+    events,
+    filter: async (id) => ((await ctl.execute('query-filters')) as Record<string, unknown>[]).find((f) => f.id === id)!,
+    stop: async () => {
+      await ctl.execute('quit');
+      await waitFor(() => proc.child.exitCode !== null, 15_000, 'chain exits');
+      assert.equal(proc.child.exitCode, 0, proc.out());
+      ctl.close();
+      await guest.close();
+      await net.close();
+    },
+  };
+}
+
+/** Sends frames first..first+count-1 from `ep`, waiting while it is above its high-water mark (so the sender drops nothing). */
+async function send(ep: FrameEndpoint, first: number, count: number, bytes = 200): Promise<void> {
+  for (let i = first; i < first + count; i++) {
+    if (!ep.writable) await waitFor(() => ep.writable, 30_000, 'sender writable');
+    assert.ok(ep.send(numbered(i, bytes), 0));
+  }
+  await waitFor(() => ep.counters.txQueuedFrames === 0, 30_000, 'sent');
+}
+
+const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);
+
+test('epochs: the network sees no guest frame before its epoch commits, then every one in order once; an aborted epoch never; dump in tshark', async () => {
+  const r = await rig(['dump,id=d,file=$D/dump.pcapng', 'buffer,id=ob,queue=rx']);
+  await send(r.guest, 0, 3000);
+  assert.deepEqual(await r.ctl.execute('epoch-begin'), { epoch: 2, closed: 1 });
+  await send(r.guest, 3000, 2000);
+  let f = await r.filter('ob');
+  for (let k = 0; f.backlogFrames !== 5000 && k < 500; k++) f = await r.filter('ob');
+  assert.equal(f.backlogFrames, 5000);
+  assert.equal(r.atNet.length, 0, 'nothing before a commit');
+  assert.deepEqual(await r.ctl.execute('epoch-commit', { epoch: 1 }), { epoch: 1, released: 3000 });
+  await waitFor(() => r.atNet.length === 3000, 10_000, 'epoch 1 at the network');
+  assert.deepEqual(r.atNet, range(0, 3000));
+  assert.deepEqual(await r.ctl.execute('epoch-abort', { epoch: 2 }), { epoch: 2, dropped: 2000, open: 3 });
+  await send(r.guest, 5000, 1000);
+  await r.ctl.execute('epoch-begin');
+  await r.ctl.execute('epoch-commit', { epoch: 3 });
+  await waitFor(() => r.atNet.length === 4000, 10_000, 'epoch 3 at the network');
+  assert.deepEqual(r.atNet, [...range(0, 3000), ...range(5000, 6000)]);
+  // The network's frames pass toward the guest untouched (queue=rx).
+  await send(r.net, 100_000, 500);
+  await waitFor(() => r.atGuest.length === 500, 10_000, 'network → guest');
+  assert.deepEqual(r.atGuest, range(100_000, 100_500));
+  f = await r.filter('ob');
+  assert.equal(f.enqueued, 6000);
+  assert.equal(f.released, 4000);
+  assert.deepEqual(f.dropped, { overlimit: 0, hardLimit: 0, aborted: 2000 });
+  assert.equal((f.holdTime as { count: number }).count, 4000);
+  assert.ok(r.events.some((e) => e.event === 'EPOCH_COMMITTED' && e.data.epoch === 1 && e.data.frames === 3000));
+  assert.ok(r.events.some((e) => e.event === 'EPOCH_ABORTED' && e.data.epoch === 2 && e.data.frames === 2000));
+  await r.stop();
+  const t = await run('tshark', ['-r', `${r.d}/dump.pcapng`, '-T', 'fields', '-e', 'frame.interface_name']);
+  assert.equal(tsharkStderr(t.stderr), '');
+  const names = t.stdout.trim().split('\n');
+  assert.equal(names.filter((x) => x === 'from-guest').length, 4000, 'the dump sits after the buffer: it sees what was released');
+  assert.equal(names.filter((x) => x === 'to-guest').length, 500);
+});
+
+test('overflow backpressure: the guest is paused at the limit, nothing is dropped, 30 000 frames arrive once in order under a committing controller', async () => {
+  const r = await rig(['buffer,id=ob,queue=rx,limit-frames=1000,overflow=backpressure']);
+  const N = 30_000;
+  const sending = send(r.guest, 0, N, 600);
+  // A controller: begin and commit as fast as it can.
+  while (r.atNet.length < N) {
+    const { closed } = (await r.ctl.execute('epoch-begin')) as { closed: number };
+    await r.ctl.execute('epoch-commit', { epoch: closed });
+    if (r.proc.child.exitCode !== null) throw new Error(r.proc.out());
+  }
+  await sending;
+  assert.deepEqual(r.atNet, range(0, N));
+  const f = await r.filter('ob');
+  assert.deepEqual(f.dropped, { overlimit: 0, hardLimit: 0, aborted: 0 });
+  assert.ok(r.events.some((e) => e.event === 'BUFFER_OVERFLOW' && e.data.on === true), 'the limit was reached');
+  await r.stop();
+});
+
+test('overflow drop-tail drops and counts the newest; overflow checkpoint asks for a checkpoint and keeps them', async () => {
+  const dt = await rig(['buffer,id=ob,queue=rx,limit-frames=100']);
+  await send(dt.guest, 0, 500);
+  let f = await dt.filter('ob');
+  for (let k = 0; (f.enqueued as number) < 500 && k < 500; k++) f = await dt.filter('ob');
+  await dt.ctl.execute('epoch-begin');
+  await dt.ctl.execute('epoch-commit', { epoch: 1 });
+  await waitFor(() => dt.atNet.length === 100, 5000, 'the first 100');
+  f = await dt.filter('ob');
+  assert.deepEqual(dt.atNet, range(0, 100));
+  assert.equal((f.dropped as { overlimit: number }).overlimit, 400);
+  await dt.stop();
+  const cp = await rig(['buffer,id=ob,queue=rx,limit-frames=100,overflow=checkpoint']);
+  await send(cp.guest, 0, 500);
+  await waitFor(() => cp.events.some((e) => e.event === 'CHECKPOINT_REQUEST' && e.data.cause === 'buffer-overflow'), 5000, 'checkpoint request');
+  await cp.ctl.execute('epoch-begin');
+  await cp.ctl.execute('epoch-commit', { epoch: 1 });
+  await waitFor(() => cp.atNet.length === 500, 5000, 'all 500 kept and released');
+  assert.deepEqual(cp.atNet, range(0, 500));
+  await cp.stop();
+});
+
+test('sch_plug mode through the control socket, interval mode on its own timer, failover turns a buffer off and releases', async () => {
+  const p = await rig(['buffer,id=pl,mode=plug,queue=rx']);
+  await send(p.guest, 0, 10);
+  await p.ctl.execute('buffer-plug');
+  await send(p.guest, 10, 5);
+  assert.deepEqual(await p.ctl.execute('buffer-release-one'), { released: 10 });
+  await waitFor(() => p.atNet.length === 10, 5000, 'first epoch');
+  assert.deepEqual(await p.ctl.execute('buffer-release-indefinite'), { released: 5 });
+  await send(p.guest, 15, 5);
+  await waitFor(() => p.atNet.length === 20, 5000, 'indefinite: straight through');
+  assert.deepEqual(p.atNet, range(0, 20));
+  await p.stop();
+  const iv = await rig(['buffer,id=iv,mode=interval,interval=20000,queue=rx']);
+  await send(iv.guest, 0, 2000);
+  await waitFor(() => iv.atNet.length === 2000, 5000, 'released by the 20 ms timer');
+  assert.deepEqual(iv.atNet, range(0, 2000));
+  await iv.stop();
+  const fo = await rig(['buffer,id=ob,queue=rx']);
+  await send(fo.guest, 0, 300);
+  await fo.ctl.execute('colo-event', { event: 'failover' });
+  await waitFor(() => fo.atNet.length === 300, 5000, 'released at failover');
+  assert.equal((await fo.filter('ob')).status, 'off');
+  await send(fo.guest, 300, 100);
+  await waitFor(() => fo.atNet.length === 400, 5000, 'a filter that is off passes frames');
+  await fo.stop();
+});
+
+test('netrr chain validates every filter before opening anything: exit 64, one line', async () => {
+  const d = join(tmp.path, 'v');
+  mkdirSync(d);
+  const r = await netrr(['chain', '--guest', `unix:${d}/g.sock,server=on`, '--upstream', `unix:${d}/n.sock,server=on`, '-f', 'buffer,id=a', '-f', 'buffer,mode=interval,position=id=a']);
+  assert.equal(r.code, 64);
+  assert.equal(r.stderr, "netrr: filter 'buffer1' (buffer): Property 'filter-buffer.interval' requires a positive value [ERR_BAD_OPTION]\n");
+  assert.ok(!existsSync(`${d}/g.sock`), 'nothing opened');
+});
