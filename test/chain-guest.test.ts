@@ -1,0 +1,115 @@
+// Remus-style output commit with a real guest: the guest's egress goes
+// through `netrr chain … -f buffer` to QEMU's slirp, a test controller
+// begins and commits epochs every 20-200 ms, and the guest's DHCP, a 1 MB
+// HTTP download and a TFTP fetch complete with the right checksums while
+// its output is held. Two dumps, one before the buffer and one after it,
+// show every guest frame leaving exactly once, in order, and never before
+// the commit of its epoch.
+
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ControlClient } from '../src/control/control-client.ts';
+import { bootGuest, streamNic, waitTask } from './helpers/guest.ts';
+import { Qemu } from './helpers/qemu.ts';
+import { waitFor } from './helpers/raw-peer.ts';
+import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
+
+const tmp = tempDir('netrr-chain-guest-');
+after(() => tmp.cleanup());
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
+
+/** Frames of one interface of a dump: time (ns as bigint) and bytes (hex). */
+async function dumpFrames(file: string, iface: number): Promise<{ t: bigint; hex: string }[]> {
+  const r = await netrr(['pcap', 'cat', '--json', '--hex', file]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { interface: number; time: string; data: string })
+    .filter((x) => x.interface === iface)
+    .map((x) => ({ t: BigInt(x.time.replace('.', '')), hex: x.data }));
+}
+
+test('a real guest downloads 1 MB over HTTP and fetches by TFTP through an epoch buffer committed every 20-200 ms; nothing leaves before its commit', async () => {
+  const d = join(tmp.path, 'g');
+  mkdirSync(d);
+  const files = join(d, 'files');
+  mkdirSync(files);
+  const httpFile = randomBytes(1024 * 1024);
+  const tftpFile = randomBytes(8000);
+  writeFileSync(join(files, 'tftp.bin'), tftpFile);
+  const server = http.createServer((req, res) => (req.url === '/file.bin' ? res.end(httpFile) : res.writeHead(404).end()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const world = new Qemu(['-netdev', `user,id=u,tftp=${files}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  let chain: ReturnType<typeof start> | null = null;
+  let ctl: ControlClient | null = null;
+  // (time before the commit was asked, frames released in total once it was done)
+  const commits: { atNs: bigint; releasedTotal: number }[] = [];
+  try {
+    await world.waitForSockets([`${d}/world.sock`]);
+    // Filters head → tail: out-dump, buffer, in-dump. Guest frames walk tail → head: in-dump, buffer, out-dump.
+    chain = start(process.execPath, [NETRR_BIN, 'chain', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--control', `unix:${d}/ctl.sock`,
+      '-f', `dump,id=out,file=${d}/out.pcapng`, '-f', 'buffer,id=ob,queue=rx', '-f', `dump,id=in,file=${d}/in.pcapng`]);
+    await waitFor(() => existsSync(`${d}/guest.sock`) && existsSync(`${d}/ctl.sock`) || chain!.child.exitCode !== null, 10_000, 'chain sockets');
+    ctl = await ControlClient.connect(`unix:${d}/ctl.sock`);
+    const g = bootGuest('dhcp-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
+    let released = 0;
+    let running = true;
+    const controller = (async () => {
+      while (running) {
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 180));
+        const { closed } = (await ctl!.execute('epoch-begin')) as { closed: number };
+        const atNs = BigInt(Date.now()) * 1_000_000n;
+        const r = (await ctl!.execute('epoch-commit', { epoch: closed })) as { released: number };
+        released += r.released;
+        commits.push({ atNs, releasedTotal: released });
+      }
+    })();
+    const serial = await waitTask(g, 150_000);
+    running = false;
+    await controller;
+    assert.match(serial, /DHCP-OK 10\.0\.2\.15/, serial);
+    assert.match(serial, new RegExp(`HTTP-MD5 ${md5(httpFile)} ${httpFile.length}`), serial);
+    assert.match(serial, new RegExp(`TFTP-MD5 ${md5(tftpFile)} ${tftpFile.length}`), serial);
+    // Whatever the guest sent last is still held: commit it, then stop.
+    const { closed } = (await ctl.execute('epoch-begin')) as { closed: number };
+    const atNs = BigInt(Date.now()) * 1_000_000n;
+    released += ((await ctl.execute('epoch-commit', { epoch: closed })) as { released: number }).released;
+    commits.push({ atNs, releasedTotal: released });
+    const f = ((await ctl.execute('query-filters')) as Record<string, unknown>[]).find((x) => x.id === 'ob')!;
+    assert.equal(f.backlogFrames, 0);
+    assert.deepEqual(f.dropped, { overlimit: 0, hardLimit: 0, aborted: 0 });
+    assert.ok(commits.length >= 10, `${commits.length} commits`);
+    await ctl.execute('quit');
+    await waitFor(() => chain!.child.exitCode !== null, 15_000, 'chain exits');
+    assert.equal(chain.child.exitCode, 0, chain.out());
+  } finally {
+    ctl?.close();
+    if (chain !== null && chain.child.exitCode === null) chain.child.kill('SIGKILL');
+    await world.stop();
+    server.close();
+  }
+  // Interface 0 of each dump holds the guest's frames.
+  const inFrames = await dumpFrames(`${d}/in.pcapng`, 0);
+  const outFrames = await dumpFrames(`${d}/out.pcapng`, 0);
+  // The guest's GRO acknowledges many segments at once, so its own frames are few; toward it flowed the megabyte.
+  const toGuest = await dumpFrames(`${d}/in.pcapng`, 1);
+  assert.ok(toGuest.length > 700, `${toGuest.length} frames toward the guest`);
+  assert.ok(inFrames.length > 40, `${inFrames.length} guest frames`);
+  assert.deepEqual(outFrames.map((x) => x.hex), inFrames.map((x) => x.hex), 'every guest frame left once, in order');
+  // Frame k left no earlier than the start of the first commit that had released more than k frames. The
+  // dump's clock and this process's are both Date.now()-based, each up to 1 ms behind: 2 ms of tolerance,
+  // against epochs of 20-200 ms.
+  const SKEW_NS = 2_000_000n;
+  let c = 0;
+  outFrames.forEach((fr, k) => {
+    while (c < commits.length && commits[c]!.releasedTotal <= k) c++;
+    if (c < commits.length) assert.ok(fr.t + SKEW_NS >= commits[c]!.atNs, `frame ${k} left ${(commits[c]!.atNs - fr.t) / 1000n} µs before its commit`);
+  });
+  assert.equal(commits.at(-1)!.releasedTotal, outFrames.length, 'the commits released exactly what left');
+});
