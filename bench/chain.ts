@@ -1,0 +1,212 @@
+// netrr chain between two unix sockets, in one process with its peers:
+// frames/s guest → network with no filter (against netrr bridge, the anchor,
+// in the same run), with one buffer filter committed every 1, 100 and 10 000
+// frames, and with five pass-through filters (dumps to /dev/null); 64 B and
+// 1514 B. Then the release latency of a 10 000-frame epoch (commit → last
+// frame at the network) and the buffer filter's own cost per frame in memory.
+// Run: node dist/bench/chain.js
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Bridge } from '../src/app/bridge.ts';
+import { Chain } from '../src/app/chain.ts';
+import { BufferFilter } from '../src/engine/filters/buffer-filter.ts';
+import { parseFilterList } from '../src/engine/filters/filter-spec.ts';
+import { createEndpoint } from '../src/io/open-endpoint.ts';
+import { fmtRate, median, row } from './bench-util.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'netrr-chainbench-'));
+let k = 0;
+
+interface Rig {
+  send: ReturnType<typeof createEndpoint>;
+  recv: ReturnType<typeof createEndpoint>;
+  commit?: () => void;
+  /** Frames the buffer holds (chain rigs with a buffer). */
+  held?: () => number;
+  stop: () => Promise<void>;
+}
+
+async function connect(g: string, n: string): Promise<{ send: ReturnType<typeof createEndpoint>; recv: ReturnType<typeof createEndpoint> }> {
+  const send = createEndpoint(`unix:${g}`);
+  const recv = createEndpoint(`unix:${n}`);
+  await send.start();
+  await recv.start();
+  await send.waitConnected(5000);
+  await recv.waitConnected(5000);
+  return { send, recv };
+}
+
+async function bridgeRig(): Promise<Rig> {
+  const g = join(dir, `g${k}.sock`);
+  const n = join(dir, `n${k++}.sock`);
+  const b = new Bridge({ a: `unix:${g},server=on`, b: `unix:${n},server=on` });
+  await b.start();
+  const eps = await connect(g, n);
+  await b.a.waitConnected(5000);
+  await b.b.waitConnected(5000);
+  return { ...eps, stop: () => b.stop(100) };
+}
+
+async function chainRig(filters: string[], commitEvery = 0): Promise<Rig> {
+  const g = join(dir, `g${k}.sock`);
+  const n = join(dir, `n${k++}.sock`);
+  const c = new Chain({ guest: `unix:${g},server=on`, network: `unix:${n},server=on`, filters: parseFilterList(filters) });
+  await c.start();
+  const eps = await connect(g, n);
+  await c.guest.waitConnected(5000);
+  await c.network.waitConnected(5000);
+  const rig: Rig = { ...eps, stop: () => c.stop(100) };
+  if (c.filters.some((f) => f.kind === 'buffer')) {
+    rig.held = () => (c.filters[0]!.report() as { backlogFrames: number }).backlogFrames;
+    rig.commit = () => {
+      const { closed } = c.command('epoch-begin', {}) as { closed: number };
+      c.command('epoch-commit', { epoch: closed });
+    };
+  }
+  if (commitEvery > 0) {
+    // The controller, in process: count frames at the buffer's input and commit every `commitEvery`.
+    let seen = 0;
+    const inner = c.guest.onFrame;
+    c.guest.onFrame = (f, v) => {
+      inner(f, v);
+      if (++seen % commitEvery === 0) {
+        const { closed } = c.command('epoch-begin', {}) as { closed: number };
+        c.command('epoch-commit', { epoch: closed });
+      }
+    };
+  }
+  return rig;
+}
+
+/** Streams n frames sender → receiver as fast as the sender may; frames/s (the last epoch is committed at the end). */
+async function stream(rig: Rig, n: number, size: number): Promise<number> {
+  const frame = new Uint8Array(size).fill(9);
+  let got = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  rig.recv.onFrame = () => {
+    if (++got === n) done();
+  };
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; ) {
+    while (i < n && rig.send.writable) {
+      rig.send.send(frame, 0);
+      i++;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  if (rig.commit !== undefined) {
+    // Whatever is still held after the last full epoch: wait for it to arrive in the buffer, then commit.
+    while (got < n) {
+      rig.commit();
+      await Promise.race([finished, new Promise((r) => setTimeout(r, 1))]);
+    }
+  }
+  await finished;
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+async function measure(make: () => Promise<Rig>, n: number, size: number): Promise<number> {
+  const rates: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const rig = await make();
+    rates.push(await stream(rig, n, size));
+    await rig.send.close();
+    await rig.recv.close();
+    await rig.stop();
+  }
+  return median(rates);
+}
+
+console.log('# netrr chain, guest → network over unix sockets, one process with its peers; median of 3');
+console.log(row(['case', '64 B frames/s', 'vs bridge', '1514 B frames/s', 'vs bridge']));
+const dumps = Array.from({ length: 5 }, (_, i) => `dump,id=d${i},file=/dev/null`);
+const cases: [string, () => Promise<Rig>][] = [
+  ['bridge (anchor)', bridgeRig],
+  ['chain, no filter', () => chainRig([])],
+  ['chain, buffer, epochs of 1', () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 1)],
+  ['chain, buffer, epochs of 100', () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 100)],
+  ['chain, buffer, epochs of 10 000', () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 10_000)],
+  ['chain, 5 dumps to /dev/null', () => chainRig(dumps)],
+];
+let anchor64 = 0;
+let anchor1514 = 0;
+try {
+  // Warm-up, not counted: the first case would otherwise pay for the JIT.
+  for (const make of [bridgeRig, () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 100)]) {
+    const rig = await make();
+    await stream(rig, 200_000, 64);
+    await rig.send.close();
+    await rig.recv.close();
+    await rig.stop();
+  }
+  for (const [name, make] of cases) {
+    const r64 = await measure(make, 300_000, 64);
+    const r1514 = await measure(make, 100_000, 1514);
+    if (anchor64 === 0) {
+      anchor64 = r64;
+      anchor1514 = r1514;
+    }
+    console.log(row([name, fmtRate(r64), `${((r64 / anchor64) * 100).toFixed(0)}%`, fmtRate(r1514), `${((r1514 / anchor1514) * 100).toFixed(0)}%`]));
+  }
+
+  // Release latency: 10 000 frames held in one epoch, commit, time until the last is at the network.
+  const lat: number[] = [];
+  for (const size of [64, 1514]) {
+    for (let r = 0; r < 5; r++) {
+      const rig = await chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000']);
+      const frame = new Uint8Array(size).fill(1);
+      let got = 0;
+      let done!: () => void;
+      const finished = new Promise<void>((res) => (done = res));
+      rig.recv.onFrame = () => {
+        if (++got === 10_000) done();
+      };
+      for (let i = 0; i < 10_000; ) {
+        while (i < 10_000 && rig.send.writable) {
+          rig.send.send(frame, 0);
+          i++;
+        }
+        await new Promise((res) => setImmediate(res));
+      }
+      // Synchronise on the buffer: every frame read and held (polling the in-process counter).
+      while ((rig.held?.() ?? 0) < 10_000) await new Promise((res) => setTimeout(res, 1));
+      const t0 = process.hrtime.bigint();
+      rig.commit!();
+      await finished;
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      await rig.send.close();
+      await rig.recv.close();
+      await rig.stop();
+    }
+    console.log(row([`commit of a 10 000-frame epoch, ${size} B`, `${median(lat).toFixed(2)} ms`, 'median of 5', '', '']));
+    lat.length = 0;
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// The buffer filter alone, in memory: enqueue + release through a no-op chain context.
+{
+  const N = 1_000_000;
+  const frame = new Uint8Array(64);
+  let passed = 0;
+  const ctx = { passOn: () => void passed++, requestCheckpoint: () => {}, holdGuest: () => {}, emit: () => {} };
+  const [spec] = parseFilterList(['buffer,limit-frames=2000000,limit-bytes=1000000000,hard-limit-bytes=1000000000']);
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const f = new BufferFilter(spec as never, ctx);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) {
+      f.receive('rx', frame, 0, 0);
+      if ((i & 1023) === 1023) {
+        const { closed } = f.commands['epoch-begin']!({}, 0) as { closed: number };
+        f.commands['epoch-commit']!({ epoch: closed }, 0);
+      }
+    }
+    times.push(Number(process.hrtime.bigint() - t0) / N);
+  }
+  console.log(row(['buffer filter alone (epochs of 1024)', `${median(times).toFixed(0)} ns/frame`, `${passed} passed`, '', '']));
+}
