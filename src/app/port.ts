@@ -13,6 +13,7 @@
 // never reused and engines hand over their own copies, so no copy is made.
 
 import { Listeners } from '../events.ts';
+import { FrameFifo } from '../engine/frame-fifo.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 
 /** Default bound on a port's backlog; past it frames are dropped (counted backlogFull). */
@@ -49,9 +50,8 @@ export class Port {
   readonly maxBacklogBytes: number;
   /** true when the port becomes congested, false when it can take frames straight through again. */
   readonly congestion = new Listeners<boolean>();
-  #frames: Uint8Array[] = [];
-  #vnet: number[] = [];
-  #head = 0;
+  /** Frames the endpoint could not take yet; meta is the vnet length. */
+  #backlog = new FrameFifo();
   #congested = false;
   #drainWaiters: (() => void)[] = [];
 
@@ -87,7 +87,7 @@ export class Port {
       vnetHdrLen = 0;
     }
     const c = this.counters;
-    if (this.#head === this.#frames.length) {
+    if (this.#backlog.length === 0) {
       if (ep.writable || !ep.connected) {
         c.sent++;
         const ok = ep.send(frame, vnetHdrLen);
@@ -99,8 +99,7 @@ export class Port {
       c.dropped.backlogFull++;
       return false;
     }
-    this.#frames.push(frame);
-    this.#vnet.push(vnetHdrLen);
+    this.#backlog.push(frame, vnetHdrLen);
     c.backlogFrames++;
     c.backlogBytes += frame.length;
     c.deferred++;
@@ -112,19 +111,15 @@ export class Port {
   #pump(): void {
     const ep = this.endpoint;
     const c = this.counters;
-    const frames = this.#frames;
-    while (this.#head < frames.length && ep.writable) {
-      const f = frames[this.#head]!;
-      const v = this.#vnet[this.#head]!;
-      frames[this.#head++] = EMPTY;
+    const q = this.#backlog;
+    while (q.length > 0 && ep.writable) {
+      const f = q.shift();
       c.backlogFrames--;
       c.backlogBytes -= f.length;
       c.sent++;
-      ep.send(f, v);
+      ep.send(f, q.lastMeta);
     }
-    if (this.#head === frames.length) this.#reset();
-    else if (this.#head > 4096 && this.#head * 2 > frames.length) this.#compact();
-    if (this.#head === this.#frames.length && (ep.writable || !ep.connected)) {
+    if (q.length === 0 && (ep.writable || !ep.connected)) {
       this.#setCongested(false);
       const w = this.#drainWaiters;
       this.#drainWaiters = [];
@@ -132,25 +127,12 @@ export class Port {
     }
   }
 
-  #compact(): void {
-    this.#frames = this.#frames.slice(this.#head);
-    this.#vnet = this.#vnet.slice(this.#head);
-    this.#head = 0;
-  }
-
-  #reset(): void {
-    this.#frames.length = 0;
-    this.#vnet.length = 0;
-    this.#head = 0;
-  }
-
   #dropBacklog(reason: 'noPeer' | 'shutdown'): number {
-    const n = this.#frames.length - this.#head;
+    const n = this.#backlog.clear();
     const c = this.counters;
     c.dropped[reason] += n;
     c.backlogFrames = 0;
     c.backlogBytes = 0;
-    this.#reset();
     this.#pump();
     return n;
   }
@@ -167,7 +149,7 @@ export class Port {
    * counted (shutdown). Resolves with that number.
    */
   async flush(timeoutMs: number): Promise<number> {
-    if (this.#head < this.#frames.length && this.endpoint.connected) {
+    if (this.#backlog.length > 0 && this.endpoint.connected) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, timeoutMs);
         function done(): void {
@@ -177,12 +159,10 @@ export class Port {
         this.#drainWaiters.push(done);
       });
     }
-    return this.#head < this.#frames.length ? this.#dropBacklog('shutdown') : 0;
+    return this.#backlog.length > 0 ? this.#dropBacklog('shutdown') : 0;
   }
 
   status(): Record<string, unknown> {
     return { congested: this.#congested, ...this.counters, dropped: { ...this.counters.dropped } };
   }
 }
-
-const EMPTY = new Uint8Array(0);

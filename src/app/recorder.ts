@@ -15,6 +15,7 @@
 
 import { DIR_FROM_PORT } from '../codec/netrr-log.ts';
 import type { NetrrError } from '../errors.ts';
+import { FrameFifo } from '../engine/frame-fifo.ts';
 import { type Clock, systemClock } from '../engine/wall-clock.ts';
 import { LOG_COMMIT_DELAY_MS, LOG_COMMIT_NOW, LogWriter, type SyncPolicy } from '../io/log-writer.ts';
 import { Bridge, type Side } from './bridge.ts';
@@ -51,11 +52,8 @@ export class Recorder {
   /** Set by the service runner: the recording cannot go on (the log failed). */
   onFatal: (err: NetrrError) => void = () => {};
   #opts: RecorderOptions;
-  // Frames waiting for their log write, in sequence order (log-first): parallel arrays from #head.
-  #heldFrames: Uint8Array[] = [];
-  #heldMeta: number[] = [];
-  #heldSeq: number[] = [];
-  #head = 0;
+  /** Frames waiting for their log write (log-first), in sequence order: meta = side | vnet length << 1, at = seq. */
+  #held = new FrameFifo();
 
   constructor(opts: RecorderOptions) {
     this.#opts = opts;
@@ -78,42 +76,22 @@ export class Recorder {
       return true;
     }
     if (this.order === 'forward-first') return false;
-    this.#heldFrames.push(frame);
-    this.#heldMeta.push(side | (vnetLen << 1));
-    this.#heldSeq.push(seq);
+    this.#held.push(frame, side | (vnetLen << 1), seq);
     return true;
   }
 
   #onWritten(lastSeq: number): void {
-    const frames = this.#heldFrames;
-    let i = this.#head;
-    while (i < frames.length && this.#heldSeq[i]! <= lastSeq) {
-      const meta = this.#heldMeta[i]!;
-      this.bridge.forward((meta & 1) as Side, frames[i]!, meta >>> 1);
-      frames[i] = EMPTY;
-      i++;
+    const q = this.#held;
+    while (q.length > 0 && q.headAt() <= lastSeq) {
+      const f = q.shift();
+      this.bridge.forward((q.lastMeta & 1) as Side, f, q.lastMeta >>> 1);
+      this.counters.forwardedAfterLog++;
     }
-    this.counters.forwardedAfterLog += i - this.#head;
-    this.#head = i;
-    if (i === frames.length) this.#clearHeld();
-    else if (i > 4096 && i * 2 > frames.length) {
-      this.#heldFrames = frames.slice(i);
-      this.#heldMeta = this.#heldMeta.slice(i);
-      this.#heldSeq = this.#heldSeq.slice(i);
-      this.#head = 0;
-    }
-  }
-
-  #clearHeld(): void {
-    this.#heldFrames.length = 0;
-    this.#heldMeta.length = 0;
-    this.#heldSeq.length = 0;
-    this.#head = 0;
   }
 
   /** Frames logged but not yet forwarded (log-first). */
   get held(): number {
-    return this.#heldFrames.length - this.#head;
+    return this.#held.length;
   }
 
   async start(): Promise<void> {
@@ -130,8 +108,7 @@ export class Recorder {
     log.onError = (err) => {
       // Stop reading both sides: nothing more can be logged, so nothing more may pass.
       this.bridge.hold('log-error', true);
-      this.counters.lostToLogError += this.held;
-      this.#clearHeld();
+      this.counters.lostToLogError += this.#held.clear();
       this.onFatal(err);
     };
     await this.bridge.start();
@@ -149,5 +126,3 @@ export class Recorder {
     await this.log?.close();
   }
 }
-
-const EMPTY = new Uint8Array(0);

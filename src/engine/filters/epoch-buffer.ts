@@ -11,6 +11,7 @@
 // until the hard bound). Pure: time comes in as a number (hold times).
 
 import { NetrrError } from '../../errors.ts';
+import { FrameFifo } from '../frame-fifo.ts';
 
 export type OverflowPolicy = 'drop-tail' | 'checkpoint' | 'backpressure';
 
@@ -58,13 +59,9 @@ interface Epoch {
 export class EpochBuffer {
   readonly config: EpochBufferConfig;
   readonly counters = new EpochCounters();
-  backlogFrames = 0;
-  backlogBytes = 0;
   #sink: EpochSink;
-  #frames: Uint8Array[] = [];
-  #vnet: number[] = [];
-  #arrivedMs: number[] = [];
-  #head = 0;
+  /** Held frames, oldest first: meta as given, at = arrival time. */
+  #q = new FrameFifo();
   /** Oldest first; the last one is open. */
   #epochs: Epoch[] = [{ id: 1, frames: 0 }];
   #nextId = 2;
@@ -73,6 +70,14 @@ export class EpochBuffer {
   constructor(config: EpochBufferConfig, sink: EpochSink) {
     this.config = config;
     this.#sink = sink;
+  }
+
+  get backlogFrames(): number {
+    return this.#q.length;
+  }
+
+  get backlogBytes(): number {
+    return this.#q.bytes;
   }
 
   get openEpoch(): number {
@@ -102,12 +107,8 @@ export class EpochBuffer {
       }
       this.#setOverflow(true);
     }
-    this.#frames.push(frame);
-    this.#vnet.push(meta);
-    this.#arrivedMs.push(nowMs);
+    this.#q.push(frame, meta, nowMs);
     this.#epochs[this.#epochs.length - 1]!.frames++;
-    this.backlogFrames++;
-    this.backlogBytes += frame.length;
     return true;
   }
 
@@ -126,7 +127,6 @@ export class EpochBuffer {
       this.counters.epochsCommitted++;
     }
     for (let i = 0; i < n; i++) this.#releaseHead(nowMs);
-    this.#compact();
     this.#checkOverflow();
     return n;
   }
@@ -138,13 +138,7 @@ export class EpochBuffer {
       n += this.#epochs.pop()!.frames;
       this.counters.epochsAborted++;
     }
-    for (let i = 0; i < n; i++) {
-      const f = this.#frames.pop()!;
-      this.#vnet.pop();
-      this.#arrivedMs.pop();
-      this.backlogFrames--;
-      this.backlogBytes -= f.length;
-    }
+    for (let i = 0; i < n; i++) this.#q.pop();
     this.counters.dropped.aborted += n;
     this.#epochs.push({ id: this.#nextId++, frames: 0 });
     this.#checkOverflow();
@@ -157,35 +151,15 @@ export class EpochBuffer {
     for (let i = 0; i < n; i++) this.#releaseHead(nowMs);
     const open = this.openEpoch;
     this.#epochs = [{ id: open, frames: 0 }];
-    this.#compact();
     this.#checkOverflow();
     return n;
   }
 
   #releaseHead(nowMs: number): void {
-    const i = this.#head++;
-    const f = this.#frames[i]!;
-    const v = this.#vnet[i]!;
-    const t = this.#arrivedMs[i]!;
-    this.#frames[i] = EMPTY;
-    this.backlogFrames--;
-    this.backlogBytes -= f.length;
+    const q = this.#q;
+    const f = q.shift();
     this.counters.released++;
-    this.#sink.release(f, v, nowMs - t);
-  }
-
-  #compact(): void {
-    if (this.#head === this.#frames.length) {
-      this.#frames.length = 0;
-      this.#vnet.length = 0;
-      this.#arrivedMs.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 4096 && this.#head * 2 > this.#frames.length) {
-      this.#frames = this.#frames.slice(this.#head);
-      this.#vnet = this.#vnet.slice(this.#head);
-      this.#arrivedMs = this.#arrivedMs.slice(this.#head);
-      this.#head = 0;
-    }
+    this.#sink.release(f, q.lastMeta, nowMs - q.lastAt);
   }
 
   #checkOverflow(): void {
@@ -202,5 +176,3 @@ export class EpochBuffer {
     return this.#overflowing;
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -9,6 +9,8 @@
 // a number of the caller's (`meta`: its direction and vnet length) so that no
 // object is made per frame.
 
+import { FrameFifo } from '../frame-fifo.ts';
+
 /** sch_plug's init limit is (tx_queue_len ?: 100) × MTU bytes; Remus's setup sets 10 000 000 (output-buffering.md). */
 export const PLUG_DEFAULT_LIMIT_BYTES = 10_000_000;
 
@@ -29,10 +31,7 @@ export class PlugQueue {
   pktsToRelease = 0;
   /** The kernel starts throttled (plug_init). */
   throttled = true;
-  backlogBytes = 0;
-  #items: Uint8Array[] = [];
-  #meta: number[] = [];
-  #head = 0;
+  #q = new FrameFifo();
   readonly #release: (frame: Uint8Array, meta: number) => void;
 
   constructor(release: (frame: Uint8Array, meta: number) => void, limitBytes = PLUG_DEFAULT_LIMIT_BYTES) {
@@ -41,7 +40,11 @@ export class PlugQueue {
   }
 
   get backlog(): number {
-    return this.#items.length - this.#head;
+    return this.#q.length;
+  }
+
+  get backlogBytes(): number {
+    return this.#q.bytes;
   }
 
   /** plug_enqueue; true when queued, false when tail-dropped. Then the device dequeues what it may. */
@@ -49,9 +52,7 @@ export class PlugQueue {
     this.counters.enqueued++;
     if (this.backlogBytes + item.length <= this.limit) {
       if (!this.unplugIndefinite) this.pktsCurrentEpoch++;
-      this.#items.push(item);
-      this.#meta.push(meta);
-      this.backlogBytes += item.length;
+      this.#q.push(item, meta);
       this.#run();
       return true;
     }
@@ -101,20 +102,9 @@ export class PlugQueue {
         }
         this.pktsToRelease--;
       }
-      if (this.#head === this.#items.length) return; // qdisc_dequeue_head on an empty queue
-      const item = this.#items[this.#head]!;
-      const meta = this.#meta[this.#head]!;
-      this.#items[this.#head++] = EMPTY;
-      if (this.#head === this.#items.length) {
-        this.#items.length = 0;
-        this.#meta.length = 0;
-        this.#head = 0;
-      } else if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#meta = this.#meta.slice(this.#head);
-        this.#head = 0;
-      }
-      this.backlogBytes -= item.length;
+      if (this.#q.length === 0) return; // qdisc_dequeue_head on an empty queue
+      const item = this.#q.shift();
+      const meta = this.#q.lastMeta;
       this.counters.released++;
       this.#release(item, meta);
     }
@@ -122,14 +112,6 @@ export class PlugQueue {
 
   /** Hands every queued frame to `fn`, head first, and empties the queue (a flush by choice, not a release by the rules). */
   drain(fn: (frame: Uint8Array, meta: number) => void): number {
-    const n = this.backlog;
-    for (let i = this.#head; i < this.#items.length; i++) fn(this.#items[i]!, this.#meta[i]!);
-    this.#items = [];
-    this.#meta = [];
-    this.#head = 0;
-    this.backlogBytes = 0;
-    return n;
+    return this.#q.clear(fn);
   }
 }
-
-const EMPTY = new Uint8Array(0);
