@@ -206,3 +206,51 @@ test('netrr chain validates every filter before opening anything: exit 64, one l
   assert.equal(r.stderr, "netrr: filter 'buffer1' (buffer): Property 'filter-buffer.interval' requires a positive value [ERR_BAD_OPTION]\n");
   assert.ok(!existsSync(`${d}/g.sock`), 'nothing opened');
 });
+
+test('mirror: a copy of every frame, both directions, in QEMU framing; a stalled mirror reader never stalls the chain (copies dropped, counted)', async () => {
+  const r = await rig(['mirror,id=m,outdev=unix:$D/m.sock,,server=on']);
+  const { RawPeer } = await import('./helpers/raw-peer.ts');
+  const reader = await RawPeer.connect({ path: `${r.d}/m.sock` });
+  let f = await r.filter('m');
+  while (!(f.outdev as { connected: boolean }).connected) f = await r.filter('m');
+  await send(r.guest, 0, 1000);
+  await send(r.net, 100_000, 500);
+  await waitFor(() => r.atNet.length === 1000 && r.atGuest.length === 500, 10_000, 'both sides');
+  await waitFor(() => reader.frames.length === 1500, 10_000, 'every copy');
+  assert.deepEqual(reader.frames.map(indexOf).sort((a, b) => a - b), [...range(0, 1000), ...range(100_000, 100_500)]);
+  reader.sock.pause(); // now it reads nothing
+  await send(r.guest, 1000, 30_000, 1000);
+  await waitFor(() => r.atNet.length === 31_000, 30_000, '30 MB through the chain with a stalled mirror reader');
+  assert.deepEqual(r.atNet, range(0, 31_000));
+  f = await r.filter('m');
+  assert.ok((f.port as { dropped: { backlogFull: number } }).dropped.backlogFull > 0, JSON.stringify(f.port));
+  reader.sock.destroy();
+  await r.stop();
+});
+
+test('redirector: with no outdev peer frames pass on; with one they go to it instead; indev frames are injected after it', async () => {
+  const r = await rig(['redirector,id=rd,queue=rx,outdev=unix:$D/ro.sock,,server=on,indev=unix:$D/ri.sock,,server=on']);
+  await send(r.guest, 0, 100);
+  await waitFor(() => r.atNet.length === 100, 5000, 'no outdev peer: passed on');
+  const { RawPeer } = await import('./helpers/raw-peer.ts');
+  const out = await RawPeer.connect({ path: `${r.d}/ro.sock` });
+  let f = await r.filter('rd');
+  while (!(f.endpoints as { name: string; connected: boolean }[]).find((e) => e.name === 'rd.outdev')!.connected) f = await r.filter('rd');
+  await send(r.guest, 100, 200);
+  await waitFor(() => out.frames.length === 200, 5000, 'redirected to outdev');
+  assert.deepEqual(out.frames.map(indexOf), range(100, 300));
+  assert.equal(r.atNet.length, 100, 'consumed: not at the network');
+  const inject = createEndpoint(`unix:${r.d}/ri.sock`);
+  await inject.start();
+  await inject.waitConnected(5000);
+  await send(inject, 500_000, 300);
+  await waitFor(() => r.atNet.length === 400, 5000, 'injected toward the network (queue=rx)');
+  assert.deepEqual(r.atNet.slice(100), range(500_000, 500_300));
+  f = await r.filter('rd');
+  assert.equal(f.redirected, 200);
+  assert.equal(f.passedNoPeer, 100);
+  assert.equal(f.injected, 300);
+  await inject.close();
+  out.sock.destroy();
+  await r.stop();
+});

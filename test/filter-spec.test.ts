@@ -13,6 +13,9 @@ test('filter list: QEMU property names and defaults; position/insert place filte
   const pre = l[3]!;
   assert.ok(pre.kind === 'buffer' && pre.intervalUs === 20000 && pre.queue === 'rx');
   assert.equal(parseFilterList(['buffer', 'buffer'])[1]!.id, 'buffer1', 'ids default to kind + position');
+  // QEMU's ",," for a literal comma: an endpoint spec with options as a property value.
+  const m = parseFilterList(['mirror,outdev=unix:/run/m.sock,,server=on,,vnet-hdr=on,queue=rx'])[0]!;
+  assert.ok(m.kind === 'mirror' && m.outdev === 'unix:/run/m.sock,server=on,vnet-hdr=on' && m.queue === 'rx');
 });
 
 test('filter list: each mistake is one line naming the filter and the property (QEMU wording where QEMU has one)', () => {
@@ -32,6 +35,10 @@ test('filter list: each mistake is one line naming the filter and the property (
     [['buffer,limit-frames=-3'], /Parameter 'limit-frames' expects a non-negative integer, got "-3"/],
     [['buffer,overflow=panic'], /Parameter 'overflow' expects 'drop-tail', 'checkpoint', 'backpressure'/],
     [['buffer,limit-bytes=100,hard-limit-bytes=10'], /'hard-limit-bytes' \(10\) must be at least 'limit-bytes' \(100\)/],
+    [['mirror'], /filter 'mirror0' \(mirror\): filter-mirror parameter 'outdev' cannot be empty/],
+    [['redirector'], /filter-redirector needs 'indev' or 'outdev' at least one property set/],
+    [['redirector,indev=unix:/a,outdev=unix:/a'], /'indev' and 'outdev' could not be same for filter-redirector/],
+    [['mirror,outdev=unix:/m,vnet_hdr_support=yes'], /Parameter 'vnet_hdr_support' expects 'on', 'off'/],
   ];
   for (const [specs, re] of cases) {
     assert.throws(() => parseFilterList(specs), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_BAD_OPTION' && re.test(e.message) && !e.message.includes('\n'), specs.join(' '));

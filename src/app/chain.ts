@@ -13,10 +13,12 @@ import { type Clock, systemClock } from '../engine/wall-clock.ts';
 import { BufferFilter } from '../engine/filters/buffer-filter.ts';
 import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterContext, type FilterDirection } from '../engine/filters/filter.ts';
 import type { FilterSpec } from '../engine/filters/filter-spec.ts';
-import type { FrameEndpoint } from '../io/frame-endpoint.ts';
+import { type FrameEndpoint, endpointControlEvent } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
 import { DumpFilter } from './filters/dump-filter.ts';
+import { MirrorFilter } from './filters/mirror-filter.ts';
+import { RedirectorFilter } from './filters/redirector-filter.ts';
 import { PauseGroup } from './pause-group.ts';
 import { Port } from './port.ts';
 
@@ -51,6 +53,7 @@ export class Chain {
   #opts: ChainOptions;
   #clock: Clock;
   #timers: NodeJS.Timeout[] = [];
+  #filterEndpoints: FrameEndpoint[] = [];
 
   constructor(opts: ChainOptions) {
     this.#opts = opts;
@@ -75,6 +78,7 @@ export class Chain {
       },
       requestCheckpoint: (cause, detail) => this.onEvent('CHECKPOINT_REQUEST', { cause, ...detail }),
       holdGuest: (on) => (on ? this.guestReads.hold(`filter ${id}`) : this.guestReads.release(`filter ${id}`)),
+      holdNetwork: (on) => (on ? this.networkReads.hold(`filter ${id}`) : this.networkReads.release(`filter ${id}`)),
       emit: (event, data) => this.onEvent(event, data),
     };
   }
@@ -82,8 +86,17 @@ export class Chain {
   async start(): Promise<void> {
     for (const spec of this.#opts.filters) {
       if (spec.kind === 'buffer') this.filters.push(new BufferFilter(spec, this.#context(spec.id)));
-      else this.filters.push(await DumpFilter.open(spec, this.guest.spec.text, this.network.spec.text));
+      else if (spec.kind === 'dump') this.filters.push(await DumpFilter.open(spec, this.guest.spec.text, this.network.spec.text));
+      else {
+        const f = spec.kind === 'mirror' ? new MirrorFilter(spec) : new RedirectorFilter(spec, this.#context(spec.id));
+        for (const ep of f.endpoints) {
+          this.#filterEndpoints.push(ep);
+          ep.events.on((e) => this.onEvent(...endpointControlEvent(e)));
+        }
+        this.filters.push(f);
+      }
     }
+    for (const f of this.filters) await f.start?.();
     for (const f of this.filters) {
       if (f.tickMs !== undefined && f.tick !== undefined) {
         const tick = f.tick.bind(f);
@@ -129,6 +142,11 @@ export class Chain {
       this.counters.deliveredToNetwork++;
       this.networkPort.send(frame, vnetHdrLen);
     }
+  }
+
+  /** The endpoints filters own (mirror and redirector chardevs), for events and status. */
+  get filterEndpoints(): readonly FrameEndpoint[] {
+    return this.#filterEndpoints;
   }
 
   filter(id: unknown): Filter {

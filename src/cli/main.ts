@@ -113,10 +113,10 @@ export function buildProgram(): Command {
 
   program
     .command('chain')
-    .description("an ordered filter chain between a guest and its network, with QEMU's filter semantics: buffer (Remus-style output commit: epochs, sch_plug, interval), dump")
+    .description("an ordered filter chain between a guest and its network, with QEMU's filter semantics: buffer (Remus-style output commit: epochs, sch_plug, interval), dump, mirror, redirector")
     .requiredOption('--guest <spec>', "where the guest's QEMU connects (-netdev stream/socket/dgram peer), e.g. unix:PATH,server=on")
     .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt, a QEMU netdev, tap:IFNAME[,netns=NAME]')
-    .option('-f, --filter <spec>', 'KIND,prop=value,… (repeatable, head to tail unless position= says otherwise): buffer[,mode=epochs|plug|interval][,limit-frames=N][,limit-bytes=N][,overflow=drop-tail|checkpoint|backpressure][,limit=BYTES][,interval=US][,on-shutdown=drop|release] | dump,file=F[,maxlen=N]; common: id=, queue=all|rx|tx, status=on|off, position=head|tail|id=ID, insert=before|behind', (v: string, prev: string[] = []) => [...prev, v])
+    .option('-f, --filter <spec>', 'KIND,prop=value,… (repeatable, head to tail unless position= says otherwise): buffer[,mode=epochs|plug|interval][,limit-frames=N][,limit-bytes=N][,overflow=drop-tail|checkpoint|backpressure][,limit=BYTES][,interval=US][,on-shutdown=drop|release] | dump,file=F[,maxlen=N] | mirror,outdev=SPEC | redirector[,indev=SPEC][,outdev=SPEC] (both: [,vnet_hdr_support=on]); common: id=, queue=all|rx|tx, status=on|off, position=head|tail|id=ID, insert=before|behind', (v: string, prev: string[] = []) => [...prev, v])
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof chainCommand>[0]) => chainCommand(o));
 

@@ -19,12 +19,33 @@ export interface DumpConfig {
   readonly maxlen: number;
 }
 
-export type FilterSpec = ({ readonly kind: 'buffer' } & BufferConfig) | ({ readonly kind: 'dump' } & DumpConfig);
+export interface MirrorSpec {
+  readonly kind: 'mirror';
+  readonly id: string;
+  readonly queue: FilterQueue;
+  readonly status: boolean;
+  readonly outdev: string;
+  readonly vnetHdr: boolean;
+}
+
+export interface RedirectorSpec {
+  readonly kind: 'redirector';
+  readonly id: string;
+  readonly queue: FilterQueue;
+  readonly status: boolean;
+  readonly indev: string | undefined;
+  readonly outdev: string | undefined;
+  readonly vnetHdr: boolean;
+}
+
+export type FilterSpec = ({ readonly kind: 'buffer' } & BufferConfig) | ({ readonly kind: 'dump' } & DumpConfig) | MirrorSpec | RedirectorSpec;
 
 const COMMON = ['id', 'queue', 'status', 'position', 'insert'];
 const KIND_PROPS: Record<string, string[]> = {
   buffer: ['mode', 'limit-frames', 'limit-bytes', 'overflow', 'hard-limit-bytes', 'limit', 'interval', 'on-shutdown'],
   dump: ['file', 'maxlen'],
+  mirror: ['outdev', 'vnet_hdr_support'],
+  redirector: ['indev', 'outdev', 'vnet_hdr_support'],
 };
 
 interface Placement {
@@ -48,9 +69,32 @@ function oneOf<T extends string>(name: string, prop: string, v: string, allowed:
   return v as T;
 }
 
+/**
+ * Splits on commas, where ",," stands for one literal comma, as in QEMU's
+ * option syntax: `outdev=unix:/run/m.sock,,server=on` is one property whose
+ * value is an endpoint spec with its own options.
+ */
+export function splitOptions(text: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch !== ',') cur += ch;
+    else if (text[i + 1] === ',') {
+      cur += ',';
+      i++;
+    } else {
+      parts.push(cur);
+      cur = '';
+    }
+  }
+  parts.push(cur);
+  return parts;
+}
+
 /** Parses one -f value; `index` names it when it has no id. */
 function parseOne(text: string, index: number): { spec: FilterSpec; place: Placement } {
-  const parts = text.split(',');
+  const parts = splitOptions(text);
   const kind = parts[0] ?? '';
   if (!(kind in KIND_PROPS)) throw new NetrrError('ERR_BAD_OPTION', `filter #${index + 1}: unknown kind "${kind}" (expected ${Object.keys(KIND_PROPS).join(', ')})`);
   const props = new Map<string, string>();
@@ -74,6 +118,18 @@ function parseOne(text: string, index: number): { spec: FilterSpec; place: Place
   else bad(name, `Invalid parameter 'position', expects 'head', 'tail' or 'id=<id>'`);
   const insert = oneOf(name, 'insert', props.get('insert') ?? 'behind', ['before', 'behind'] as const);
   const place = { position, insert };
+  if (kind === 'mirror' || kind === 'redirector') {
+    const vnetHdr = oneOf(name, 'vnet_hdr_support', props.get('vnet_hdr_support') ?? 'off', ['on', 'off'] as const) === 'on';
+    const outdev = props.get('outdev') || undefined;
+    if (kind === 'mirror') {
+      if (outdev === undefined) bad(name, "filter-mirror parameter 'outdev' cannot be empty");
+      return { spec: { kind, id, queue, status, outdev, vnetHdr }, place };
+    }
+    const indev = props.get('indev') || undefined;
+    if (indev === undefined && outdev === undefined) bad(name, "filter-redirector needs 'indev' or 'outdev' at least one property set");
+    if (indev !== undefined && indev === outdev) bad(name, "'indev' and 'outdev' could not be same for filter-redirector");
+    return { spec: { kind, id, queue, status, indev, outdev, vnetHdr }, place };
+  }
   if (kind === 'dump') {
     const file = props.get('file');
     if (file === undefined || file === '') bad(name, "dump filter needs 'file' property set!");

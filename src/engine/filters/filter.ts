@@ -21,6 +21,8 @@ export interface FilterContext {
   requestCheckpoint(cause: string, detail: Record<string, unknown>): void;
   /** Stops (true) or resumes (false) reading the guest side: nothing is dropped meanwhile. */
   holdGuest(on: boolean): void;
+  /** The same for the network side. */
+  holdNetwork(on: boolean): void;
   /** A control event of the filter's own (EPOCH_COMMITTED …). */
   emit(event: string, data: Record<string, unknown>): void;
 }
@@ -44,6 +46,8 @@ export interface Filter {
   readonly commands: Record<string, FilterCommand>;
   /** Counters and state for query-filters. */
   report(): Record<string, unknown>;
+  /** Opens what the filter needs (its endpoints), before the chain's own sides start. */
+  start?(): Promise<void>;
   /** At shutdown, first: release or drop what it holds, by its policy. */
   shutdown?(nowMs: number): void;
   /** At shutdown, after every filter's shutdown and the ports' flush: release its resources (files). */
