@@ -193,7 +193,7 @@ try {
   const N = 1_000_000;
   const frame = new Uint8Array(64);
   let passed = 0;
-  const ctx = { passOn: () => void passed++, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: () => {} };
+  const ctx = { passOn: () => void passed++, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: () => {}, fatal: () => {} };
   const [spec] = parseFilterList(['buffer,limit-frames=2000000,limit-bytes=1000000000,hard-limit-bytes=1000000000']);
   const times: number[] = [];
   for (let r = 0; r < 5; r++) {

@@ -254,3 +254,23 @@ test('redirector: with no outdev peer frames pass on; with one they go to it ins
   out.sock.destroy();
   await r.stop();
 });
+
+test('record and buffer in one chain: the log holds what left the buffer (guest side) and what came from the network, in order', async () => {
+  const r = await rig(['record,id=rec,log=$D/x.nrrlog,sync=always', 'buffer,id=ob,queue=rx']);
+  await send(r.guest, 0, 500);
+  let f = await r.filter('ob');
+  for (let k = 0; f.backlogFrames !== 500 && k < 500; k++) f = await r.filter('ob');
+  const rec = await r.filter('rec');
+  assert.equal((rec.log as { records: number }).records, 0, 'held output is not logged as sent before its commit');
+  await r.ctl.execute('epoch-begin');
+  await r.ctl.execute('epoch-commit', { epoch: 1 });
+  await send(r.net, 100_000, 200);
+  await waitFor(() => r.atNet.length === 500 && r.atGuest.length === 200, 10_000, 'both sides');
+  await r.stop();
+  const info = JSON.parse((await netrr(['log', 'info', `${r.d}/x.nrrlog`, '--json'])).stdout) as { frames: number; ports: Record<string, number> };
+  assert.equal(info.frames, 700);
+  assert.equal(info.ports['guest →'], 500);
+  assert.equal(info.ports['upstream →'], 200);
+  const v = await netrr(['log', 'verify', `${r.d}/x.nrrlog`]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});

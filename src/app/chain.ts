@@ -18,7 +18,9 @@ import { createEndpoint } from '../io/open-endpoint.ts';
 import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
 import { DumpFilter } from './filters/dump-filter.ts';
 import { MirrorFilter } from './filters/mirror-filter.ts';
+import { RecordFilter } from './filters/record-filter.ts';
 import { RedirectorFilter } from './filters/redirector-filter.ts';
+import { parseSyncPolicy } from '../io/log-writer.ts';
 import { PauseGroup } from './pause-group.ts';
 import { Port } from './port.ts';
 
@@ -26,6 +28,8 @@ export interface ChainOptions {
   readonly guest: string;
   readonly network: string;
   readonly filters: readonly FilterSpec[];
+  /** The network side's name in events and status (default 'network'; the recorder says 'upstream'). */
+  readonly networkName?: string;
   readonly clock?: Clock;
 }
 
@@ -49,6 +53,8 @@ export class Chain {
   /** head → tail */
   filters: Filter[] = [];
   onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  /** Set by the service runner: a filter cannot go on (a record filter's log failed). */
+  onFatal: (err: NetrrError) => void = () => {};
   unflushed = 0;
   #opts: ChainOptions;
   #clock: Clock;
@@ -59,7 +65,7 @@ export class Chain {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
     this.guest = createEndpoint(opts.guest, { name: 'guest' });
-    this.network = createEndpoint(opts.network, { name: 'network' });
+    this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network' });
     this.guestPort = new Port(this.guest);
     this.networkPort = new Port(this.network);
     this.guestReads = new PauseGroup([this.guest]);
@@ -80,6 +86,7 @@ export class Chain {
       holdGuest: (on) => (on ? this.guestReads.hold(`filter ${id}`) : this.guestReads.release(`filter ${id}`)),
       holdNetwork: (on) => (on ? this.networkReads.hold(`filter ${id}`) : this.networkReads.release(`filter ${id}`)),
       emit: (event, data) => this.onEvent(event, data),
+      fatal: (err) => this.onFatal(err),
     };
   }
 
@@ -87,6 +94,10 @@ export class Chain {
     for (const spec of this.#opts.filters) {
       if (spec.kind === 'buffer') this.filters.push(new BufferFilter(spec, this.#context(spec.id)));
       else if (spec.kind === 'dump') this.filters.push(await DumpFilter.open(spec, this.guest.spec.text, this.network.spec.text));
+      else if (spec.kind === 'record') {
+        const cfg = { ...spec, sync: spec.sync === undefined ? undefined : parseSyncPolicy(spec.sync) };
+        this.filters.push(await RecordFilter.open(cfg, this.#context(spec.id), this.#opts.clock));
+      }
       else {
         const f = spec.kind === 'mirror' ? new MirrorFilter(spec) : new RedirectorFilter(spec, this.#context(spec.id));
         for (const ep of f.endpoints) {
@@ -202,7 +213,7 @@ export class Chain {
     this.networkReads.hold('stopping');
     const now = this.#clock.nowMs();
     // Held output is released or dropped (each buffer's on-shutdown policy) while every filter can still see it pass.
-    for (const f of this.filters) f.shutdown?.(now);
+    for (const f of this.filters) await f.shutdown?.(now);
     const left = await Promise.all([this.guestPort.flush(flushMs), this.networkPort.flush(flushMs)]);
     this.unflushed += left[0] + left[1];
     await Promise.all([this.guest.close(), this.network.close()]);

@@ -46,7 +46,10 @@ export async function recordCommand(o: { guest: string; upstream: string; log: s
   await runService(rec, {
     name: 'record',
     ...(o.control !== undefined ? { control: o.control } : {}),
-    bindEvents: (emit) => forwardEndpointEvents([rec.bridge.a, rec.bridge.b], emit),
+    bindEvents: (emit) => {
+      rec.chain.onEvent = emit;
+      forwardEndpointEvents([rec.chain.guest, rec.chain.network], emit);
+    },
   });
 }
 

@@ -38,7 +38,19 @@ export interface RedirectorSpec {
   readonly vnetHdr: boolean;
 }
 
-export type FilterSpec = ({ readonly kind: 'buffer' } & BufferConfig) | ({ readonly kind: 'dump' } & DumpConfig) | MirrorSpec | RedirectorSpec;
+export interface RecordSpec {
+  readonly kind: 'record';
+  readonly id: string;
+  readonly queue: FilterQueue;
+  readonly status: boolean;
+  readonly log: string;
+  /** none | always | interval:MS, checked by the log writer's parser. */
+  readonly sync: string | undefined;
+  readonly segmentBytes: number | undefined;
+  readonly order: 'log-first' | 'forward-first';
+}
+
+export type FilterSpec = ({ readonly kind: 'buffer' } & BufferConfig) | ({ readonly kind: 'dump' } & DumpConfig) | MirrorSpec | RedirectorSpec | RecordSpec;
 
 const COMMON = ['id', 'queue', 'status', 'position', 'insert'];
 const KIND_PROPS: Record<string, string[]> = {
@@ -46,6 +58,7 @@ const KIND_PROPS: Record<string, string[]> = {
   dump: ['file', 'maxlen'],
   mirror: ['outdev', 'vnet_hdr_support'],
   redirector: ['indev', 'outdev', 'vnet_hdr_support'],
+  record: ['log', 'sync', 'segment-bytes', 'order'],
 };
 
 interface Placement {
@@ -129,6 +142,15 @@ function parseOne(text: string, index: number): { spec: FilterSpec; place: Place
     if (indev === undefined && outdev === undefined) bad(name, "filter-redirector needs 'indev' or 'outdev' at least one property set");
     if (indev !== undefined && indev === outdev) bad(name, "'indev' and 'outdev' could not be same for filter-redirector");
     return { spec: { kind, id, queue, status, indev, outdev, vnetHdr }, place };
+  }
+  if (kind === 'record') {
+    const log = props.get('log');
+    if (log === undefined || log === '') bad(name, "record filter needs 'log' property set");
+    const sync = props.get('sync');
+    if (sync !== undefined && !/^(none|always|interval:[1-9]\d*)$/.test(sync)) bad(name, `Parameter 'sync' expects 'none', 'always' or 'interval:MS', got "${sync}"`);
+    const order = oneOf(name, 'order', props.get('order') ?? 'log-first', ['log-first', 'forward-first'] as const);
+    const segmentBytes = props.has('segment-bytes') ? uint(name, 'segment-bytes', props.get('segment-bytes')!, true) : undefined;
+    return { spec: { kind, id, queue, status, log, sync, segmentBytes, order }, place };
   }
   if (kind === 'dump') {
     const file = props.get('file');

@@ -5,6 +5,8 @@
 // `tx` = sent by the netdev (network → guest), `rx` = sent to it (guest →
 // network). Filters get COLO events; the default on failover is status off.
 
+import type { NetrrError } from '../../errors.ts';
+
 export type FilterDirection = 'rx' | 'tx';
 export type FilterQueue = 'all' | 'rx' | 'tx';
 export type ColoEvent = 'checkpoint' | 'failover';
@@ -25,6 +27,8 @@ export interface FilterContext {
   holdNetwork(on: boolean): void;
   /** A control event of the filter's own (EPOCH_COMMITTED …). */
   emit(event: string, data: Record<string, unknown>): void;
+  /** The filter cannot go on (its log failed): the chain stops and the command exits with this error. */
+  fatal(err: NetrrError): void;
 }
 
 export type FilterCommand = (args: Record<string, unknown>, nowMs: number) => unknown;
@@ -48,8 +52,8 @@ export interface Filter {
   report(): Record<string, unknown>;
   /** Opens what the filter needs (its endpoints), before the chain's own sides start. */
   start?(): Promise<void>;
-  /** At shutdown, first: release or drop what it holds, by its policy. */
-  shutdown?(nowMs: number): void;
+  /** At shutdown, first: release or drop what it holds, by its policy (a log drains its writes). */
+  shutdown?(nowMs: number): void | Promise<void>;
   /** At shutdown, after every filter's shutdown and the ports' flush: release its resources (files). */
   close?(): Promise<void> | void;
 }
