@@ -3,8 +3,6 @@
 // reads are paused while the other side's port is congested (a PauseGroup
 // per direction, so a hold on one direction never pauses the other), with
 // per-endpoint accounting and an optional pcapng capture of both directions.
-// A `filter` sees every frame first and may consume it, to forward it later
-// with forward(): the recorder forwards a frame once its log write is done.
 
 import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
@@ -25,12 +23,6 @@ export interface BridgeOptions {
   readonly b: string;
   readonly capture?: string;
   readonly clock?: Clock;
-  /**
-   * Sees every frame before it is forwarded (side 0 = a, 1 = b). Returns true
-   * when it consumed the frame (it forwards it later with forward(), or drops
-   * it and counts why); false lets it through at once.
-   */
-  readonly filter?: (side: Side, frame: Uint8Array, vnetHdrLen: number) => boolean;
   /** Endpoint names (default 'a' and 'b'). */
   readonly names?: readonly [string, string];
 }
@@ -48,7 +40,6 @@ export class Bridge {
   unflushed = 0;
   #clock: Clock;
   #capturePath: string | undefined;
-  #filter: BridgeOptions['filter'];
 
   constructor(options: BridgeOptions) {
     this.a = createEndpoint(options.a, { name: options.names?.[0] ?? 'a' });
@@ -57,7 +48,6 @@ export class Bridge {
     this.pause = [new PauseGroup([this.a]), new PauseGroup([this.b])];
     this.pause[0].watch(this.ports[1]);
     this.pause[1].watch(this.ports[0]);
-    this.#filter = options.filter;
     this.#clock = options.clock ?? systemClock;
     this.#capturePath = options.capture;
     this.startedMs = this.#clock.nowMs();
@@ -76,17 +66,12 @@ export class Bridge {
     await this.b.start();
   }
 
-  /** Holds (or releases) reading on both sides for a reason of the caller's (e.g. 'log'). */
+  /** Holds (or releases) reading on both sides for a reason of the caller's. */
   hold(reason: string, on: boolean): void {
     for (const g of this.pause) {
       if (on) g.hold(reason);
       else g.release(reason);
     }
-  }
-
-  /** Sends a frame received on `side` on to the other side. */
-  forward(side: Side, frame: Uint8Array, vnetHdrLen: number): boolean {
-    return this.ports[side === 0 ? 1 : 0].send(frame, vnetHdrLen);
   }
 
   #wire(from: FrameEndpoint, side: Side): void {
@@ -99,7 +84,6 @@ export class Bridge {
         splitEpochMs(this.#clock.nowMs(), ts);
         cap.write(side, ts.sec, ts.nsec, vnetLen > 0 ? frame.subarray(vnetLen) : frame, meta);
       }
-      if (this.#filter?.(side, frame, vnetLen) === true) return;
       to.send(frame, vnetLen);
     };
   }
