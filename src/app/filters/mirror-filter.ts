@@ -6,6 +6,7 @@
 // dropped and counted (`dropped.backlogFull` of the port).
 
 import { FILTER_PASS, type Filter, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
+import type { MirrorSpec } from '../../engine/filters/filter-spec.ts';
 import type { FrameEndpoint } from '../../io/frame-endpoint.ts';
 import { createEndpoint } from '../../io/open-endpoint.ts';
 import { Port } from '../port.ts';
@@ -13,13 +14,8 @@ import { Port } from '../port.ts';
 /** A mirror's copies waiting for a slow reader, at most (then dropped, counted). */
 export const MIRROR_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
 
-export interface MirrorConfig {
-  readonly id: string;
-  readonly queue: FilterQueue;
-  readonly status: boolean;
-  readonly outdev: string;
-  readonly vnetHdr: boolean;
-}
+/** A mirror's configuration is its parsed -f spec. */
+export type MirrorConfig = Omit<MirrorSpec, 'kind'>;
 
 export class MirrorFilter implements Filter {
   readonly kind = 'mirror';

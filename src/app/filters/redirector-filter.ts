@@ -9,19 +9,14 @@
 // and status off stops the injection too.
 
 import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
+import type { RedirectorSpec } from '../../engine/filters/filter-spec.ts';
 import type { FrameEndpoint } from '../../io/frame-endpoint.ts';
 import { createEndpoint } from '../../io/open-endpoint.ts';
 import { Port } from '../port.ts';
 import { MIRROR_MAX_BACKLOG_BYTES, withVnet } from './mirror-filter.ts';
 
-export interface RedirectorConfig {
-  readonly id: string;
-  readonly queue: FilterQueue;
-  readonly status: boolean;
-  readonly indev: string | undefined;
-  readonly outdev: string | undefined;
-  readonly vnetHdr: boolean;
-}
+/** A redirector's configuration is its parsed -f spec. */
+export type RedirectorConfig = Omit<RedirectorSpec, 'kind'>;
 
 export class RedirectorFilter implements Filter {
   readonly kind = 'redirector';
