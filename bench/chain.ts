@@ -1,6 +1,7 @@
 // netrr chain between two unix sockets, in one process with its peers:
 // frames/s guest → network with no filter (against netrr bridge, the anchor,
-// in the same run), with one buffer filter committed every 1, 100 and 10 000
+// in the same run; since 2026-11-30 the bridge is itself a chain with no
+// filters, so the two rows measure the same path), with one buffer filter committed every 1, 100 and 10 000
 // frames, and with five pass-through filters (dumps to /dev/null); 64 B and
 // 1514 B. Then the release latency of a 10 000-frame epoch (commit → last
 // frame at the network) and the buffer filter's own cost per frame in memory.
@@ -124,7 +125,7 @@ console.log('# netrr chain, guest → network over unix sockets, one process wit
 console.log(row(['case', '64 B frames/s', 'vs bridge', '1514 B frames/s', 'vs bridge']));
 const dumps = Array.from({ length: 5 }, (_, i) => `dump,id=d${i},file=/dev/null`);
 const cases: [string, () => Promise<Rig>][] = [
-  ['bridge (anchor)', bridgeRig],
+  ['bridge (a chain, no filter)', bridgeRig],
   ['chain, no filter', () => chainRig([])],
   ['chain, buffer, epochs of 1', () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 1)],
   ['chain, buffer, epochs of 100', () => chainRig(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000'], 100)],

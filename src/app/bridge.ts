@@ -1,22 +1,17 @@
-// A transparent two-port bridge: frames from endpoint A go to B and back.
-// Each side is a Port (vnet conversion, a drain-paced backlog); each side's
-// reads are paused while the other side's port is congested (a PauseGroup
-// per direction, so a hold on one direction never pauses the other), with
-// per-endpoint accounting and an optional pcapng capture of both directions.
+// A transparent two-port bridge: frames from endpoint A go to B and back. It
+// is a chain with no filters (src/app/chain.ts): each side writes through a
+// Port, each side's reads pause while the other side's port is congested,
+// every frame is accounted for, and --capture records both directions as
+// received.
 
-import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
-import { CaptureSink } from '../io/capture-sink.ts';
+import type { Clock } from '../engine/wall-clock.ts';
+import type { CaptureSink } from '../io/capture-sink.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
-import { createEndpoint } from '../io/open-endpoint.ts';
-import { DIRECTION_INBOUND } from '../pcap/capture-record.ts';
-import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
-import { PauseGroup } from './pause-group.ts';
-import { Port } from './port.ts';
+import { Chain } from './chain.ts';
+import type { PauseGroup } from './pause-group.ts';
+import { type Port, SHUTDOWN_FLUSH_MS } from './port.ts';
 
-/** How long a stop waits for the ports' backlogs to reach their peers. */
-export const SHUTDOWN_FLUSH_MS = 10_000;
-
-export type Side = 0 | 1;
+export { SHUTDOWN_FLUSH_MS } from './port.ts';
 
 export interface BridgeOptions {
   readonly a: string;
@@ -28,81 +23,61 @@ export interface BridgeOptions {
 }
 
 export class Bridge {
-  readonly a: FrameEndpoint;
-  readonly b: FrameEndpoint;
-  /** ports[0] writes to a, ports[1] to b. */
-  readonly ports: readonly [Port, Port];
-  /** pause[0] pauses reading a (while b's port is congested), pause[1] reading b. */
-  readonly pause: readonly [PauseGroup, PauseGroup];
-  capture: CaptureSink | null = null;
+  readonly chain: Chain;
   readonly startedMs: number;
-  /** Frames still in a port's backlog when a stop's flush time ran out. */
-  unflushed = 0;
-  #clock: Clock;
-  #capturePath: string | undefined;
+  #clock: Clock | undefined;
 
   constructor(options: BridgeOptions) {
-    this.a = createEndpoint(options.a, { name: options.names?.[0] ?? 'a' });
-    this.b = createEndpoint(options.b, { name: options.names?.[1] ?? 'b' });
-    this.ports = [new Port(this.a), new Port(this.b)];
-    this.pause = [new PauseGroup([this.a]), new PauseGroup([this.b])];
-    this.pause[0].watch(this.ports[1]);
-    this.pause[1].watch(this.ports[0]);
-    this.#clock = options.clock ?? systemClock;
-    this.#capturePath = options.capture;
-    this.startedMs = this.#clock.nowMs();
+    this.chain = new Chain({
+      guest: options.a,
+      network: options.b,
+      guestName: options.names?.[0] ?? 'a',
+      networkName: options.names?.[1] ?? 'b',
+      filters: [],
+      ...(options.capture !== undefined ? { capture: options.capture } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    });
+    this.#clock = options.clock;
+    this.startedMs = this.#now();
   }
 
-  async start(): Promise<void> {
-    if (this.#capturePath !== undefined) {
-      const sink = await CaptureSink.create(this.#capturePath, { comment: `netrr bridge ${this.a.spec.text} <-> ${this.b.spec.text}` });
-      sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: 'a', description: `frames received from ${this.a.spec.text}` });
-      sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: 'b', description: `frames received from ${this.b.spec.text}` });
-      this.capture = sink;
-    }
-    this.#wire(this.a, 0);
-    this.#wire(this.b, 1);
-    await this.a.start();
-    await this.b.start();
+  #now(): number {
+    return this.#clock?.nowMs() ?? Date.now();
   }
 
-  /** Holds (or releases) reading on both sides for a reason of the caller's. */
-  hold(reason: string, on: boolean): void {
-    for (const g of this.pause) {
-      if (on) g.hold(reason);
-      else g.release(reason);
-    }
+  get a(): FrameEndpoint {
+    return this.chain.guest;
   }
 
-  #wire(from: FrameEndpoint, side: Side): void {
-    const ts = { sec: 0, nsec: 0 };
-    const meta = { flags: DIRECTION_INBOUND };
-    const to = this.ports[side === 0 ? 1 : 0];
-    from.onFrame = (frame, vnetLen) => {
-      const cap = this.capture;
-      if (cap !== null) {
-        splitEpochMs(this.#clock.nowMs(), ts);
-        cap.write(side, ts.sec, ts.nsec, vnetLen > 0 ? frame.subarray(vnetLen) : frame, meta);
-      }
-      to.send(frame, vnetLen);
-    };
+  get b(): FrameEndpoint {
+    return this.chain.network;
+  }
+
+  /** ports[0] writes to a, ports[1] to b. */
+  get ports(): readonly [Port, Port] {
+    return [this.chain.guestPort, this.chain.networkPort];
+  }
+
+  /** pause[0] pauses reading a (while b's port is congested), pause[1] reading b. */
+  get pause(): readonly [PauseGroup, PauseGroup] {
+    return [this.chain.guestReads, this.chain.networkReads];
+  }
+
+  get capture(): CaptureSink | null {
+    return this.chain.capture;
+  }
+
+  start(): Promise<void> {
+    return this.chain.start();
   }
 
   status(): Record<string, unknown> {
-    return {
-      uptimeMs: Math.round(this.#clock.nowMs() - this.startedMs),
-      endpoints: [this.a.status(), this.b.status()].map((s, i) => ({ ...s, port: this.ports[i]!.status(), readHolds: this.pause[i]!.status() })),
-      capture: this.capture?.status() ?? null,
-      unflushed: this.unflushed,
-    };
+    const { counters: _c, filters: _f, ...rest } = this.chain.status();
+    return { uptimeMs: Math.round(this.#now() - this.startedMs), ...rest };
   }
 
-  /** Delivers what the ports still hold (at most SHUTDOWN_FLUSH_MS), then closes both sides. */
-  async stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
-    this.hold('stopping', true);
-    const left = await Promise.all(this.ports.map((p) => p.flush(flushMs)));
-    this.unflushed += left.reduce((s, n) => s + n, 0);
-    await Promise.all([this.a.close(), this.b.close()]);
-    await this.capture?.close();
+  /** Delivers what the ports still hold (at most flushMs), then closes both sides. */
+  stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+    return this.chain.stop(flushMs);
   }
 }

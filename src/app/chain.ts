@@ -9,27 +9,32 @@
 // a filter holds the guest (a buffer in backpressure mode).
 
 import { NetrrError } from '../errors.ts';
-import { type Clock, systemClock } from '../engine/wall-clock.ts';
+import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { CaptureSink } from '../io/capture-sink.ts';
+import { DIRECTION_INBOUND } from '../pcap/capture-record.ts';
+import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
 import { BufferFilter } from '../engine/filters/buffer-filter.ts';
 import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterContext, type FilterDirection } from '../engine/filters/filter.ts';
 import type { FilterSpec } from '../engine/filters/filter-spec.ts';
 import { type FrameEndpoint, endpointControlEvent } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
-import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
 import { DumpFilter } from './filters/dump-filter.ts';
 import { MirrorFilter } from './filters/mirror-filter.ts';
 import { RecordFilter } from './filters/record-filter.ts';
 import { RedirectorFilter } from './filters/redirector-filter.ts';
 import { parseSyncPolicy } from '../io/log-writer.ts';
 import { PauseGroup } from './pause-group.ts';
-import { Port } from './port.ts';
+import { Port, SHUTDOWN_FLUSH_MS } from './port.ts';
 
 export interface ChainOptions {
   readonly guest: string;
   readonly network: string;
   readonly filters: readonly FilterSpec[];
-  /** The network side's name in events and status (default 'network'; the recorder says 'upstream'). */
+  /** The sides' names in events and status (default 'guest' and 'network'; the recorder says 'upstream', the bridge 'a' and 'b'). */
+  readonly guestName?: string;
   readonly networkName?: string;
+  /** A pcapng capture of every frame as each side receives it, before any filter (the bridge's --capture). */
+  readonly capture?: string;
   readonly clock?: Clock;
 }
 
@@ -53,6 +58,7 @@ export class Chain {
   /** head → tail */
   filters: Filter[] = [];
   onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  capture: CaptureSink | null = null;
   /** Set by the service runner: a filter cannot go on (a record filter's log failed). */
   onFatal: (err: NetrrError) => void = () => {};
   unflushed = 0;
@@ -64,7 +70,7 @@ export class Chain {
   constructor(opts: ChainOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
-    this.guest = createEndpoint(opts.guest, { name: 'guest' });
+    this.guest = createEndpoint(opts.guest, { name: opts.guestName ?? 'guest' });
     this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network' });
     this.guestPort = new Port(this.guest);
     this.networkPort = new Port(this.network);
@@ -118,8 +124,29 @@ export class Chain {
       }
     }
     const n = this.filters.length;
-    this.guest.onFrame = (frame, vnet) => this.#walk('rx', frame, vnet, n);
-    this.network.onFrame = (frame, vnet) => this.#walk('tx', frame, vnet, -1);
+    if (this.#opts.capture !== undefined) {
+      const sink = await CaptureSink.create(this.#opts.capture, { comment: `netrr ${this.guest.spec.text} <-> ${this.network.spec.text}` });
+      sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: this.guest.name, description: `frames received from ${this.guest.spec.text}` });
+      sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: this.network.name, description: `frames received from ${this.network.spec.text}` });
+      this.capture = sink;
+      const ts = { sec: 0, nsec: 0 };
+      const meta = { flags: DIRECTION_INBOUND };
+      const captured = (iface: number, frame: Uint8Array, vnet: number): void => {
+        splitEpochMs(this.#clock.nowMs(), ts);
+        sink.write(iface, ts.sec, ts.nsec, vnet > 0 ? frame.subarray(vnet) : frame, meta);
+      };
+      this.guest.onFrame = (frame, vnet) => {
+        captured(0, frame, vnet);
+        this.#walk('rx', frame, vnet, n);
+      };
+      this.network.onFrame = (frame, vnet) => {
+        captured(1, frame, vnet);
+        this.#walk('tx', frame, vnet, -1);
+      };
+    } else {
+      this.guest.onFrame = (frame, vnet) => this.#walk('rx', frame, vnet, n);
+      this.network.onFrame = (frame, vnet) => this.#walk('tx', frame, vnet, -1);
+    }
     await this.network.start();
     await this.guest.start();
   }
@@ -203,6 +230,7 @@ export class Chain {
       counters: { ...this.counters },
       filters: this.filters.map((f) => f.report()),
       endpoints: [this.guest, this.network].map((ep, i) => ({ ...ep.status(), port: (i === 0 ? this.guestPort : this.networkPort).status(), readHolds: (i === 0 ? this.guestReads : this.networkReads).status() })),
+      capture: this.capture?.status() ?? null,
       unflushed: this.unflushed,
     };
   }
@@ -218,5 +246,6 @@ export class Chain {
     this.unflushed += left[0] + left[1];
     await Promise.all([this.guest.close(), this.network.close()]);
     for (const f of this.filters) await f.close?.();
+    await this.capture?.close();
   }
 }

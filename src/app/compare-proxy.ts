@@ -17,9 +17,8 @@ import { type FrameEndpoint, forwardEndpointEvents } from '../io/frame-endpoint.
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { StreamEndpoint } from '../io/stream-endpoint.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
-import { SHUTDOWN_FLUSH_MS } from './bridge.ts';
 import { PauseGroup } from './pause-group.ts';
-import { Port } from './port.ts';
+import { Port, SHUTDOWN_FLUSH_MS } from './port.ts';
 
 /** Room in outdev's backlog beyond --max-queued-bytes: frames decoded from reads already in flight when the inputs paused. */
 export const OUT_BACKLOG_SLACK_BYTES = 16 * 1024 * 1024;

@@ -16,6 +16,9 @@ import { Listeners } from '../events.ts';
 import { FrameFifo } from '../engine/frame-fifo.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 
+/** How long an app's stop waits for its ports' backlogs to reach their peers. */
+export const SHUTDOWN_FLUSH_MS = 10_000;
+
 /** Default bound on a port's backlog; past it frames are dropped (counted backlogFull). */
 export const PORT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 
