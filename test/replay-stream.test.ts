@@ -60,10 +60,11 @@ test(`replay streams a ${N * 2}-frame log (about 17 MB) through a ${LOOKAHEAD_BY
   await waitFor(() => rp.child.exitCode !== null, 120_000, 'replay exit');
   assert.equal(rp.child.exitCode, 0, rp.out());
   assert.equal(answered, N);
-  const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(rp.out())![1]!) as { guestFramesMatched: number; injected: number; peakLogBytesHeld: number };
+  const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(rp.out())![1]!) as { guestFramesMatched: number; injected: number; injectDropped: number; peakLogBytesHeld: number };
   assert.equal(summary.guestFramesMatched, N);
   console.log(`peak log bytes held: ${summary.peakLogBytesHeld} of ${N * (world(0).length + guest(0).length)}`);
   assert.equal(summary.injected, N);
+  assert.equal(summary.injectDropped, 0, 'every injected frame reached the guest');
   const logFrameBytes = N * (world(0).length + guest(0).length);
   assert.ok(summary.peakLogBytesHeld <= 2 * LOOKAHEAD_BYTES + 2 * 1024 * 1024, `peak ${summary.peakLogBytesHeld} bytes held`);
   assert.ok(summary.peakLogBytesHeld < logFrameBytes / 4, `peak ${summary.peakLogBytesHeld} of ${logFrameBytes} bytes`);

@@ -13,6 +13,7 @@ import { CaptureSink } from '../io/capture-sink.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { logSegments, scanSegment } from '../io/log-file.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
+import { Port } from './port.ts';
 import { PacketView } from '../packet/packet-view.ts';
 import { PORT_GUEST, PORT_UPSTREAM } from './recorder.ts';
 
@@ -80,6 +81,15 @@ export interface ReplayResult {
 
 export class Replayer {
   readonly endpoint: FrameEndpoint;
+  /**
+   * Injected frames go through a port: what the guest's socket cannot take yet
+   * waits, in order, instead of being dropped as backpressure and still counted
+   * as injected.
+   */
+  readonly port: Port;
+  /** Report lines that could not be written (each also said on the output). */
+  reportErrors = 0;
+  #reportChain: Promise<void> = Promise.resolve();
   engine: ReplayEngine | null = null;
   onLine: (line: string) => void = () => {};
   readonly divergences: ReplayDivergence[] = [];
@@ -100,6 +110,7 @@ export class Replayer {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
     this.endpoint = createEndpoint(opts.guest, { name: 'guest' });
+    this.port = new Port(this.endpoint);
   }
 
   /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
@@ -116,7 +127,7 @@ export class Replayer {
       r();
     }));
     const engine = new ReplayEngine([], this.#opts, {
-      inject: (f) => this.endpoint.send(f, 0),
+      inject: (f) => void this.port.send(f, 0),
       divergence: (d) => this.#onDivergence(d),
       finished: () => {
         this.#finishedAt = this.#clock.nowMs();
@@ -188,7 +199,16 @@ export class Replayer {
       learned: this.engine?.learned.map((m) => m.describe) ?? [],
     };
     this.onLine(`divergence: ${JSON.stringify(rec)}`);
-    if (this.#opts.report !== undefined) void appendFile(this.#opts.report, `${JSON.stringify(rec)}\n`);
+    const report = this.#opts.report;
+    if (report !== undefined) {
+      // In order, and a failed write is said and counted, never an unhandled rejection.
+      this.#reportChain = this.#reportChain
+        .then(() => appendFile(report, `${JSON.stringify(rec)}\n`))
+        .catch((err: unknown) => {
+          this.reportErrors++;
+          this.onLine(`report error: ${report}: ${(err as Error).message}`);
+        });
+    }
     if (this.#pcap !== null) {
       const ts = { sec: 0, nsec: 0 };
       splitEpochMs(this.#clock.nowMs(), ts);
@@ -209,6 +229,9 @@ export class Replayer {
         matched: s.divergences === 0 && e.finished,
         injected: s.injected,
         injectedBytes: s.injectedBytes,
+        // Injected frames the guest never got (it left, or its socket failed): counted, not hidden.
+        injectDropped: this.endpoint.counters.txDropped() + this.port.counters.dropped.noPeer + this.port.counters.dropped.backlogFull,
+        ...(this.reportErrors > 0 ? { reportErrors: this.reportErrors } : {}),
         rewritten: s.rewritten,
         guestFramesMatched: s.matched,
         outstanding: e.outstanding,
@@ -227,7 +250,9 @@ export class Replayer {
 
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
+    await this.port.flush(2000);
     await this.endpoint.close();
+    await this.#reportChain;
     await this.#pcap?.close();
   }
 }
