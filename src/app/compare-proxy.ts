@@ -12,7 +12,7 @@ import { type CheckpointRequest, CompareEngine, type CompareConfig } from '../en
 import { divergenceRecord } from '../engine/colo-compare/divergence-record.ts';
 import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
-import { parseEndpointSpec } from '../io/endpoint-spec.ts';
+import { parseEndpointSpec, withVnet } from '../io/endpoint-spec.ts';
 import { type FrameEndpoint, forwardEndpointEvents } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { StreamEndpoint } from '../io/stream-endpoint.ts';
@@ -36,10 +36,6 @@ export interface CompareProxyOptions {
   /** pcapng of the frames involved in each divergence. */
   readonly reportPcap?: string;
   readonly clock?: Clock;
-}
-
-function withVnet(spec: string, on: boolean): string {
-  return on && !/vnet[-_]hdr/.test(spec) ? `${spec},vnet-hdr=on` : spec;
 }
 
 export class CompareProxy {

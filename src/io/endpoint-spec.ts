@@ -90,6 +90,11 @@ export function parseHostPort(text: string, hp: string): [string, number] {
   return [host, port];
 }
 
+/** Adds vnet-hdr=on to an endpoint spec when a vnet_hdr_support property asks for it (and the spec does not say). */
+export function withVnet(spec: string, on: boolean): string {
+  return on && !/vnet[-_]hdr/.test(spec) ? `${spec},vnet-hdr=on` : spec;
+}
+
 export function parseEndpointSpec(text: string): EndpointSpec {
   const colon = text.indexOf(':');
   if (colon < 0) bad(text, 'expected unix:PATH, tcp:HOST:PORT, udp:HOST:PORT,remote=HOST:PORT or tap:IFNAME');

@@ -7,6 +7,7 @@
 
 import { FILTER_PASS, type Filter, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
 import type { MirrorSpec } from '../../engine/filters/filter-spec.ts';
+import { withVnet } from '../../io/endpoint-spec.ts';
 import type { FrameEndpoint } from '../../io/frame-endpoint.ts';
 import { createEndpoint } from '../../io/open-endpoint.ts';
 import { Port } from '../port.ts';
@@ -58,9 +59,4 @@ export class MirrorFilter implements Filter {
     await this.port.flush(1000);
     await this.out.close();
   }
-}
-
-/** Adds vnet-hdr=on to an endpoint spec when vnet_hdr_support asks for it. */
-export function withVnet(spec: string, on: boolean): string {
-  return on && !/vnet[-_]hdr/.test(spec) ? `${spec},vnet-hdr=on` : spec;
 }

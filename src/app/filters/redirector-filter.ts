@@ -10,10 +10,11 @@
 
 import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
 import type { RedirectorSpec } from '../../engine/filters/filter-spec.ts';
+import { withVnet } from '../../io/endpoint-spec.ts';
 import type { FrameEndpoint } from '../../io/frame-endpoint.ts';
 import { createEndpoint } from '../../io/open-endpoint.ts';
 import { Port } from '../port.ts';
-import { MIRROR_MAX_BACKLOG_BYTES, withVnet } from './mirror-filter.ts';
+import { MIRROR_MAX_BACKLOG_BYTES } from './mirror-filter.ts';
 
 /** A redirector's configuration is its parsed -f spec. */
 export type RedirectorConfig = Omit<RedirectorSpec, 'kind'>;
