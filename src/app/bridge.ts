@@ -4,7 +4,7 @@
 // every frame is accounted for, and --capture records both directions as
 // received.
 
-import type { Clock } from '../engine/wall-clock.ts';
+import { type Clock, systemClock } from '../engine/wall-clock.ts';
 import type { CaptureSink } from '../io/capture-sink.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { Chain } from './chain.ts';
@@ -25,7 +25,7 @@ export interface BridgeOptions {
 export class Bridge {
   readonly chain: Chain;
   readonly startedMs: number;
-  #clock: Clock | undefined;
+  #clock: Clock;
 
   constructor(options: BridgeOptions) {
     this.chain = new Chain({
@@ -37,12 +37,8 @@ export class Bridge {
       ...(options.capture !== undefined ? { capture: options.capture } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
-    this.#clock = options.clock;
-    this.startedMs = this.#now();
-  }
-
-  #now(): number {
-    return this.#clock?.nowMs() ?? Date.now();
+    this.#clock = options.clock ?? systemClock;
+    this.startedMs = this.#clock.nowMs();
   }
 
   get a(): FrameEndpoint {
@@ -73,7 +69,7 @@ export class Bridge {
 
   status(): Record<string, unknown> {
     const { counters: _c, filters: _f, ...rest } = this.chain.status();
-    return { uptimeMs: Math.round(this.#now() - this.startedMs), ...rest };
+    return { uptimeMs: Math.round(this.#clock.nowMs() - this.startedMs), ...rest };
   }
 
   /** Delivers what the ports still hold (at most flushMs), then closes both sides. */

@@ -65,7 +65,6 @@ export class Chain {
   #opts: ChainOptions;
   #clock: Clock;
   #timers: NodeJS.Timeout[] = [];
-  #filterEndpoints: FrameEndpoint[] = [];
 
   constructor(opts: ChainOptions) {
     this.#opts = opts;
@@ -106,10 +105,7 @@ export class Chain {
       }
       else {
         const f = spec.kind === 'mirror' ? new MirrorFilter(spec) : new RedirectorFilter(spec, this.#context(spec.id));
-        for (const ep of f.endpoints) {
-          this.#filterEndpoints.push(ep);
-          ep.events.on((e) => this.onEvent(...endpointControlEvent(e)));
-        }
+        for (const ep of f.endpoints) ep.events.on((e) => this.onEvent(...endpointControlEvent(e)));
         this.filters.push(f);
       }
     }
@@ -123,32 +119,32 @@ export class Chain {
         this.#timers.push(t);
       }
     }
-    const n = this.filters.length;
     if (this.#opts.capture !== undefined) {
       const sink = await CaptureSink.create(this.#opts.capture, { comment: `netrr ${this.guest.spec.text} <-> ${this.network.spec.text}` });
       sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: this.guest.name, description: `frames received from ${this.guest.spec.text}` });
       sink.addInterface({ linkType: LINKTYPE_ETHERNET, name: this.network.name, description: `frames received from ${this.network.spec.text}` });
       this.capture = sink;
-      const ts = { sec: 0, nsec: 0 };
-      const meta = { flags: DIRECTION_INBOUND };
-      const captured = (iface: number, frame: Uint8Array, vnet: number): void => {
-        splitEpochMs(this.#clock.nowMs(), ts);
-        sink.write(iface, ts.sec, ts.nsec, vnet > 0 ? frame.subarray(vnet) : frame, meta);
-      };
-      this.guest.onFrame = (frame, vnet) => {
-        captured(0, frame, vnet);
-        this.#walk('rx', frame, vnet, n);
-      };
-      this.network.onFrame = (frame, vnet) => {
-        captured(1, frame, vnet);
-        this.#walk('tx', frame, vnet, -1);
-      };
-    } else {
-      this.guest.onFrame = (frame, vnet) => this.#walk('rx', frame, vnet, n);
-      this.network.onFrame = (frame, vnet) => this.#walk('tx', frame, vnet, -1);
     }
+    const n = this.filters.length;
+    this.guest.onFrame = (frame, vnet) => {
+      if (this.capture !== null) this.#capture(0, frame, vnet);
+      this.#walk('rx', frame, vnet, n);
+    };
+    this.network.onFrame = (frame, vnet) => {
+      if (this.capture !== null) this.#capture(1, frame, vnet);
+      this.#walk('tx', frame, vnet, -1);
+    };
     await this.network.start();
     await this.guest.start();
+  }
+
+  readonly #ts = { sec: 0, nsec: 0 };
+  readonly #inbound = { flags: DIRECTION_INBOUND };
+
+  /** Writes a frame as side `iface` received it (vnet header stripped) to the capture. */
+  #capture(iface: number, frame: Uint8Array, vnet: number): void {
+    splitEpochMs(this.#clock.nowMs(), this.#ts);
+    this.capture!.write(iface, this.#ts.sec, this.#ts.nsec, vnet > 0 ? frame.subarray(vnet) : frame, this.#inbound);
   }
 
   /**
@@ -180,11 +176,6 @@ export class Chain {
       this.counters.deliveredToNetwork++;
       this.networkPort.send(frame, vnetHdrLen);
     }
-  }
-
-  /** The endpoints filters own (mirror and redirector chardevs), for events and status. */
-  get filterEndpoints(): readonly FrameEndpoint[] {
-    return this.#filterEndpoints;
   }
 
   filter(id: unknown): Filter {

@@ -58,8 +58,7 @@ export class BufferFilter implements Filter {
   #ctx: FilterContext;
   #epochs: EpochBuffer | null = null;
   #plug: PlugQueue | null = null;
-  #plugArrived: number[] = [];
-  #plugArrivedHead = 0;
+  /** When the current call began (plug releases happen inside receive and commands). */
   #nowMs = 0;
 
   constructor(config: BufferConfig, ctx: FilterContext) {
@@ -83,12 +82,8 @@ export class BufferFilter implements Filter {
       });
     } else {
       // plug and interval share sch_plug's FIFO; interval releases it whole on each tick.
-      this.#plug = new PlugQueue((frame, meta) => {
-        this.hold.add(this.#nowMs - this.#plugArrived[this.#plugArrivedHead++]!);
-        if (this.#plugArrivedHead === this.#plugArrived.length) {
-          this.#plugArrived.length = 0;
-          this.#plugArrivedHead = 0;
-        }
+      this.#plug = new PlugQueue((frame, meta, arrivedMs) => {
+        this.hold.add(this.#nowMs - arrivedMs);
         pass(frame, meta);
       }, config.mode === 'plug' ? config.plugLimitBytes : Number.MAX_SAFE_INTEGER);
     }
@@ -103,9 +98,7 @@ export class BufferFilter implements Filter {
       this.#epochs.enqueue(frame, meta, nowMs);
       return FILTER_CONSUMED; // held or dropped (counted): either way the chain stops here
     }
-    const plug = this.#plug!;
-    this.#plugArrived.push(nowMs);
-    if (!plug.enqueue(frame, meta)) this.#plugArrived.pop();
+    this.#plug!.enqueue(frame, meta, nowMs); // held, released or tail-dropped (counted)
     return FILTER_CONSUMED;
   }
 
@@ -129,16 +122,10 @@ export class BufferFilter implements Filter {
   #flushAll(nowMs: number): number {
     this.#nowMs = nowMs;
     if (this.#epochs !== null) return this.#epochs.releaseAll(nowMs);
-    return this.#plug!.drain((frame, meta) => {
-      this.hold.add(nowMs - this.#plugArrived[this.#plugArrivedHead++]!);
+    return this.#plug!.drain((frame, meta, arrivedMs) => {
+      this.hold.add(nowMs - arrivedMs);
       this.#ctx.passOn(metaDir(meta), frame, metaVnet(meta));
-    }) + this.#resetArrivals();
-  }
-
-  #resetArrivals(): number {
-    this.#plugArrived.length = 0;
-    this.#plugArrivedHead = 0;
-    return 0;
+    });
   }
 
   shutdown(nowMs: number): void {
@@ -147,7 +134,7 @@ export class BufferFilter implements Filter {
       return;
     }
     if (this.#epochs !== null) this.droppedAtShutdown += this.#epochs.abort(Number.MIN_SAFE_INTEGER);
-    else this.droppedAtShutdown += this.#plug!.drain(() => {}) + this.#resetArrivals();
+    else this.droppedAtShutdown += this.#plug!.drain(() => {});
   }
 
   #makeCommands(): Record<string, FilterCommand> {

@@ -6,8 +6,8 @@
 //  - packets queued in indefinite mode were never counted and skew later counts;
 //  - tail drops past the byte limit are invisible to the epoch counters.
 // Pure: frames in, frames out through `release`; no clock. Each frame carries
-// a number of the caller's (`meta`: its direction and vnet length) so that no
-// object is made per frame.
+// two numbers of the caller's (`meta`: its direction and vnet length; `at`:
+// its arrival time) so that no object is made per frame.
 
 import { FrameFifo } from '../frame-fifo.ts';
 
@@ -32,9 +32,9 @@ export class PlugQueue {
   /** The kernel starts throttled (plug_init). */
   throttled = true;
   #q = new FrameFifo();
-  readonly #release: (frame: Uint8Array, meta: number) => void;
+  readonly #release: (frame: Uint8Array, meta: number, at: number) => void;
 
-  constructor(release: (frame: Uint8Array, meta: number) => void, limitBytes = PLUG_DEFAULT_LIMIT_BYTES) {
+  constructor(release: (frame: Uint8Array, meta: number, at: number) => void, limitBytes = PLUG_DEFAULT_LIMIT_BYTES) {
     this.#release = release;
     this.limit = limitBytes;
   }
@@ -48,11 +48,11 @@ export class PlugQueue {
   }
 
   /** plug_enqueue; true when queued, false when tail-dropped. Then the device dequeues what it may. */
-  enqueue(item: Uint8Array, meta = 0): boolean {
+  enqueue(item: Uint8Array, meta = 0, at = 0): boolean {
     this.counters.enqueued++;
     if (this.backlogBytes + item.length <= this.limit) {
       if (!this.unplugIndefinite) this.pktsCurrentEpoch++;
-      this.#q.push(item, meta);
+      this.#q.push(item, meta, at);
       this.#run();
       return true;
     }
@@ -106,12 +106,12 @@ export class PlugQueue {
       const item = this.#q.shift();
       const meta = this.#q.lastMeta;
       this.counters.released++;
-      this.#release(item, meta);
+      this.#release(item, meta, this.#q.lastAt);
     }
   }
 
   /** Hands every queued frame to `fn`, head first, and empties the queue (a flush by choice, not a release by the rules). */
-  drain(fn: (frame: Uint8Array, meta: number) => void): number {
+  drain(fn: (frame: Uint8Array, meta: number, at: number) => void): number {
     return this.#q.clear(fn);
   }
 }
