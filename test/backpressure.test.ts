@@ -4,9 +4,8 @@
 // write limit arrives whole, exactly once, in order.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Bridge } from '../src/app/bridge.ts';
 import { CompareProxy } from '../src/app/compare-proxy.ts';
@@ -21,12 +20,7 @@ import { NETRR_BIN, start, tempDir } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-bp-');
 after(() => tmp.cleanup());
-let n = 0;
-const dir = (): string => {
-  const d = join(tmp.path, `d${n++}`);
-  mkdirSync(d);
-  return d;
-};
+const dir = tmp.sub;
 
 /** A frame whose payload names its index (udp, `flow` picks the source port). */
 function numbered(i: number, bytes: number, flow = 0): Uint8Array {

@@ -17,12 +17,7 @@ import { NETRR_BIN, netrr, run, start, tempDir } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-order-');
 after(() => tmp.cleanup());
-let n = 0;
-const dir = (): string => {
-  const d = join(tmp.path, `d${n++}`);
-  mkdirSync(d);
-  return d;
-};
+const dir = tmp.sub;
 
 const frame = (i: number): Uint8Array => buildFrame({ proto: 'udp', srcPort: 3000 + (i % 64), payload: `#${i}#`.padEnd(100 + (i % 900), '.') });
 

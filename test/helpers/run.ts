@@ -1,7 +1,7 @@
 // Runs external programs (tshark, capinfos, the netrr CLI) for tests.
 
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,9 +47,19 @@ export function tsharkStderr(s: string): string {
     .join('\n');
 }
 
-export function tempDir(prefix = 'netrr-test-'): { path: string; cleanup: () => void } {
+export function tempDir(prefix = 'netrr-test-'): { path: string; cleanup: () => void; sub: () => string } {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  let n = 0;
+  return {
+    path,
+    cleanup: () => rmSync(path, { recursive: true, force: true }),
+    /** A fresh subdirectory (d0, d1, …) for one test's sockets and files. */
+    sub: () => {
+      const d = join(path, `d${n++}`);
+      mkdirSync(d);
+      return d;
+    },
+  };
 }
 
 /** Spawns a long-running process; returns it with collected output. */
