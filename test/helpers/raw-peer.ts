@@ -26,17 +26,39 @@ export class RawPeer {
     sock.on('error', () => {});
   }
 
-  static connect(opts: { path: string } | { host: string; port: number }, vnetHdr = false): Promise<RawPeer> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(opts as net.NetConnectOpts);
-      s.once('connect', () => resolve(new RawPeer(s, vnetHdr)));
-      s.once('error', reject);
-    });
+  /**
+   * Connects, retrying while the path or port refuses: a unix socket file
+   * exists from bind(), a moment before listen(), and a loaded machine can
+   * connect inside that moment (it failed CI once with ECONNREFUSED).
+   */
+  static async connect(opts: { path: string } | { host: string; port: number }, vnetHdr = false, timeoutMs = 10_000): Promise<RawPeer> {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        const s = await connectOnce(opts);
+        return new RawPeer(s, vnetHdr);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() - t0 > timeoutMs) throw e;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
   }
 
   write(b: Uint8Array): Promise<void> {
     return new Promise((resolve) => this.sock.write(b, () => resolve()));
   }
+}
+
+function connectOnce(opts: { path: string } | { host: string; port: number }): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(opts as net.NetConnectOpts);
+    s.once('connect', () => {
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
 }
 
 /** A server accepting raw peers one by one. */

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 
 export interface RunResult {
   code: number | null;
@@ -62,9 +63,18 @@ export function tempDir(prefix = 'netrr-test-'): { path: string; cleanup: () => 
   };
 }
 
-/** Spawns a long-running process; returns it with collected output. */
+const liveChildren = new Set<ReturnType<typeof spawn>>();
+// A test that fails before its child exits must not leave the child running:
+// its pipes would keep this file's process alive until the runner's timeout.
+after(() => {
+  for (const c of liveChildren) c.kill('SIGKILL');
+});
+
+/** Spawns a long-running process; returns it with collected output. Killed when the test file ends. */
 export function start(cmd: string, args: string[]): { child: ReturnType<typeof spawn>; out: () => string } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
