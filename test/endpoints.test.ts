@@ -278,3 +278,44 @@ test('endpoint events become control events with endpoint, detail and code (one 
   assert.deepEqual(endpointControlEvent({ type: 'rejected-peer', endpoint: 'guest', detail: 'busy', code: 'ERR_IO' }), ['ENDPOINT_REJECTED_PEER', { endpoint: 'guest', detail: 'busy', code: 'ERR_IO' }]);
   assert.deepEqual(endpointControlEvent({ type: 'connected', endpoint: 'a' }), ['ENDPOINT_CONNECTED', { endpoint: 'a' }]);
 });
+
+// A send that leaves an endpoint unwritable must always be followed by a drain:
+// a port that saw writable false waits for it, and a lost one stalled a
+// recorder for good (found by record-order's SIGKILL rounds). The stream case
+// hits the edge exactly: 8 records of 508 + 4 bytes fill a 4096-byte mark
+// while the frames alone (8 × 508 + 4 of framing missing) stay under it.
+test('stream endpoint: the send that reaches the high-water mark, framing included, brings a drain (no lost wakeup)', async () => {
+  const { Port } = await import('../src/app/port.ts');
+  const path = sockPath();
+  const server = await rawServer(path);
+  const ep = new StreamEndpoint(parseEndpointSpec(`unix:${path}`) as never, { highWaterBytes: 4096 });
+  await ep.start();
+  await ep.waitConnected(5000);
+  await waitFor(() => server.peers.length === 1);
+  const port = new Port(ep);
+  for (let i = 0; i < 9; i++) port.send(new Uint8Array(508).fill(i), 0);
+  assert.equal(port.counters.backlogFrames, 1, 'the ninth frame waits for the drain');
+  await waitFor(() => server.peers[0]!.frames.length === 9, 5000, 'all nine frames');
+  assert.equal(port.congested, false);
+  await ep.close();
+  await server.close();
+});
+
+test('UDP endpoint: the send that fills the in-flight window brings a drain (no lost wakeup)', async () => {
+  const { Port } = await import('../src/app/port.ts');
+  const { DGRAM_MAX_IN_FLIGHT } = await import('../src/io/dgram-endpoint.ts');
+  const peer = dgram.createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
+  let got = 0;
+  peer.on('message', () => got++);
+  const ep = new DgramEndpoint(parseEndpointSpec(`udp:127.0.0.1:0,remote=127.0.0.1:${peer.address().port}`) as never);
+  await ep.start();
+  const port = new Port(ep);
+  const n = DGRAM_MAX_IN_FLIGHT + 100;
+  for (let i = 0; i < n; i++) port.send(Uint8Array.of(i & 0xff, 1, 2, 3), 0);
+  assert.equal(port.counters.backlogFrames, 100, 'past the window, frames wait in the port');
+  await waitFor(() => port.counters.backlogFrames === 0 && !port.congested, 10_000, 'the port drained');
+  assert.equal(ep.counters.txFrames + ep.counters.txDrops.writeError, n);
+  peer.close();
+  await ep.close();
+});

@@ -117,6 +117,8 @@ export class DgramEndpoint implements FrameEndpoint {
       return false;
     }
     c.txQueuedFrames++;
+    // This send made the endpoint unwritable: whoever saw that waits for onDrain.
+    if (c.txQueuedFrames >= DGRAM_MAX_IN_FLIGHT) this.#needDrain = true;
     // libuv sends from this memory later: the copy is the ownership boundary.
     const len = frame.length;
     sock.send(Buffer.from(frame), this.spec.remotePort, this.spec.remoteHost, (err) => {

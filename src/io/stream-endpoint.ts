@@ -341,7 +341,9 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#batch.append(frame, vnetHdrLen);
     this.#batchFrameBytes += frame.length;
     c.txQueuedFrames++;
-    if (pending + frame.length >= this.highWaterBytes) this.#needDrain = true;
+    // From the bytes now pending, record framing included: a check on the frame's length alone
+    // missed the last 4 bytes, left writable false without a drain to come, and stalled the port.
+    if (this.#pendingBytes() >= this.highWaterBytes) this.#needDrain = true;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(this.#flushTick);
@@ -369,6 +371,9 @@ export class StreamEndpoint implements FrameEndpoint {
         c.txFrames += n;
         c.txBytes += bytes;
       }
+      // The socket emits 'drain' only after a write it refused; a write below its own mark
+      // never does, so the handover to the kernel is checked too.
+      this.#checkDrain();
     });
   }
 
