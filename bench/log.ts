@@ -67,8 +67,8 @@ async function recorderPair(order: RecordOrder, name: string): Promise<{ rec: Re
   await up.start();
   await guest.waitConnected(5000);
   await up.waitConnected(5000);
-  await rec.chain.guest.waitConnected(5000);
-  await rec.chain.network.waitConnected(5000);
+  await rec.guest.waitConnected(5000);
+  await rec.network.waitConnected(5000);
   return { rec, guest, up };
 }
 

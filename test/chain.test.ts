@@ -10,6 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ControlClient } from '../src/control/control-client.ts';
+import { type CounterTree, counterLeaves } from '../src/engine/counter-tree.ts';
 import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
 import { buildFrame } from './helpers/build-packet.ts';
@@ -123,6 +124,20 @@ test('epochs: the network sees no guest frame before its epoch commits, then eve
   assert.equal((f.holdTime as { count: number }).count, 4000);
   assert.ok(r.events.some((e) => e.event === 'EPOCH_COMMITTED' && e.data.epoch === 1 && e.data.frames === 3000));
   assert.ok(r.events.some((e) => e.event === 'EPOCH_ABORTED' && e.data.epoch === 2 && e.data.frames === 2000));
+  // query-counters: numbers only, the same books as query-status, the filters by id.
+  const tree = (await r.ctl.execute('query-counters')) as CounterTree;
+  const leaves = counterLeaves(tree);
+  assert.ok(leaves.length > 40 && leaves.every(([, v]) => typeof v === 'number'));
+  const at = (path: string): number | undefined => leaves.find(([k]) => k === path)?.[1];
+  assert.equal(at('filters.ob.enqueued'), 6000);
+  assert.equal(at('filters.ob.dropped.aborted'), 2000);
+  assert.equal(at('filters.ob.holdTime.count'), 4000);
+  assert.equal(at('guest.rxFrames'), 6000);
+  assert.equal(at('network.txFrames'), 4000);
+  assert.equal(at('network.port.sent'), 4000);
+  assert.equal(at('filters.d.captured'), 4500);
+  assert.equal(at('deliveredToNetwork'), 4000);
+  assert.equal(leaves.some(([k]) => k.includes('limits.') || k.endsWith('maxlen') || k.includes('highWater')), false, 'no configuration among the counters');
   await r.stop();
   const t = await run('tshark', ['-r', `${r.d}/dump.pcapng`, '-T', 'fields', '-e', 'frame.interface_name']);
   assert.equal(tsharkStderr(t.stderr), '');

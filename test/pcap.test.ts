@@ -7,7 +7,7 @@ import { CaptureStream } from '../src/pcap/capture-stream.ts';
 import { readPacketOptions } from '../src/pcap/pcapng-format.ts';
 import { PcapWriter } from '../src/pcap/pcap-writer.ts';
 import { NETRR_PEN, PcapngWriter } from '../src/pcap/pcapng-writer.ts';
-import { divide64, div64, nanosToHiLo } from '../src/pcap/timestamp.ts';
+import { divide64, div64, nanosToHiLo, splitEpochMs } from '../src/pcap/timestamp.ts';
 
 interface Got {
   iface: number;
@@ -221,4 +221,15 @@ test('pcapng: simple packet blocks, statistics, unknown and custom blocks, binar
   assert.equal(stream.pcapng!.skippedBlocks, 2);
   assert.deepEqual(stream.pcapng!.stats.get(0), { received: 10, dropped: 1 });
   assert.equal(stream.interfaces[0]!.tsUnitsPerSec, 2);
+});
+
+test('property: splitEpochMs gives whole seconds and nanoseconds within 1 ns of the input', () => {
+  const out = { sec: 0, nsec: 0 };
+  fc.assert(
+    fc.property(fc.double({ min: 0, max: 4e12, noNaN: true }), (ms) => {
+      splitEpochMs(ms, out);
+      assert.ok(Number.isInteger(out.sec) && out.nsec >= 0 && out.nsec <= 999_999_999);
+      assert.ok(Math.abs(out.sec * 1000 + out.nsec / 1e6 - ms) <= 1e-6 + ms * 1e-15);
+    }),
+  );
 });

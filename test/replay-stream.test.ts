@@ -80,3 +80,52 @@ test('replay refuses a torn log before the guest sees a frame, naming the repair
   assert.match(r.stderr, /ends inside a record .*netrr log verify --repair/);
   assert.equal(existsSync(join(tmp.path, 'torn.sock')), false, 'no socket was opened');
 });
+
+test('replay under a control socket: query-counters shows progress; SIGINT ends it INTERRUPTED, exit 1, with the summary so far', async () => {
+  const log = join(tmp.path, 'ctl.nrrlog');
+  await writeLog(log);
+  const sock = join(tmp.path, 'ctl.sock');
+  const ctlPath = join(tmp.path, 'ctl-ctl.sock');
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--control', `unix:${ctlPath}`, '--timeout', '60000']);
+  const peer = await RawPeer.connect({ path: sock });
+  // Answer only the first 100 world frames, then go quiet: the replay waits.
+  let answered = 0;
+  peer.sock.on('data', () =>
+    setImmediate(() => {
+      while (answered < Math.min(100, peer.frames.length)) peer.sock.write(encodeRecord(guest(answered++)));
+    }),
+  );
+  const { ControlClient } = await import('../src/control/control-client.ts');
+  const ctl = await ControlClient.connect(`unix:${ctlPath}`);
+  let tree: { matched?: number; injected?: number; guest?: { rxFrames: number } } = {};
+  for (let k = 0; k < 1000 && tree.matched !== 100; k++) {
+    tree = (await ctl.execute('query-counters')) as typeof tree;
+    if (tree.matched !== 100) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(tree.matched, 100);
+  assert.equal(tree.guest?.rxFrames, 100);
+  ctl.close();
+  rp.child.kill('SIGINT');
+  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
+  assert.equal(rp.child.exitCode, 1, rp.out());
+  const summary = JSON.parse(/replay: INTERRUPTED (\{.*\})/.exec(rp.out())![1]!) as { guestFramesMatched: number };
+  assert.equal(summary.guestFramesMatched, 100);
+  peer.sock.destroy();
+});
+
+test('a report that cannot be written is said on stderr with its code and counted in the summary; the replay still ends with its verdict', async () => {
+  const log = join(tmp.path, 'rep.nrrlog');
+  await writeLog(log);
+  const sock = join(tmp.path, 'rep.sock');
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--report', tmp.path]);
+  const peer = await RawPeer.connect({ path: sock });
+  // The guest answers the first world frame with the wrong frame: a divergence to report.
+  peer.sock.on('data', () => setImmediate(() => peer.frames.length > 0 && peer.sock.write(encodeRecord(guest(7)))));
+  await waitFor(() => rp.child.exitCode !== null, 30_000, 'replay exit');
+  assert.equal(rp.child.exitCode, 1, rp.out());
+  assert.match(rp.out(), /^divergence: /m);
+  assert.match(rp.out(), /netrr replay: REPORT_ERROR: .*EISDIR.* \[ERR_IO\]/);
+  const summary = JSON.parse(/replay: DIVERGED (\{.*\})/.exec(rp.out())![1]!) as { reportErrors: number };
+  assert.equal(summary.reportErrors, 1);
+  peer.sock.destroy();
+});

@@ -4,12 +4,11 @@
 // every frame is accounted for, and --capture records both directions as
 // received.
 
-import { type Clock, systemClock } from '../engine/wall-clock.ts';
-import type { CaptureSink } from '../io/capture-sink.ts';
+import { type Clock, systemClock } from '../io/clock.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { Chain } from './chain.ts';
 import type { PauseGroup } from './pause-group.ts';
-import { type Port, SHUTDOWN_FLUSH_MS } from './port.ts';
+import type { Port } from './port.ts';
 
 export { SHUTDOWN_FLUSH_MS } from './port.ts';
 
@@ -22,13 +21,13 @@ export interface BridgeOptions {
   readonly names?: readonly [string, string];
 }
 
-export class Bridge {
-  readonly chain: Chain;
+export class Bridge extends Chain {
+  override readonly kind = 'bridge';
   readonly startedMs: number;
-  #clock: Clock;
+  readonly #clock: Clock;
 
   constructor(options: BridgeOptions) {
-    this.chain = new Chain({
+    super({
       guest: options.a,
       network: options.b,
       guestName: options.names?.[0] ?? 'a',
@@ -42,38 +41,25 @@ export class Bridge {
   }
 
   get a(): FrameEndpoint {
-    return this.chain.guest;
+    return this.guest;
   }
 
   get b(): FrameEndpoint {
-    return this.chain.network;
+    return this.network;
   }
 
   /** ports[0] writes to a, ports[1] to b. */
   get ports(): readonly [Port, Port] {
-    return [this.chain.guestPort, this.chain.networkPort];
+    return [this.guestPort, this.networkPort];
   }
 
   /** pause[0] pauses reading a (while b's port is congested), pause[1] reading b. */
   get pause(): readonly [PauseGroup, PauseGroup] {
-    return [this.chain.guestReads, this.chain.networkReads];
+    return [this.guestReads, this.networkReads];
   }
 
-  get capture(): CaptureSink | null {
-    return this.chain.capture;
-  }
-
-  start(): Promise<void> {
-    return this.chain.start();
-  }
-
-  status(): Record<string, unknown> {
-    const { counters: _c, filters: _f, ...rest } = this.chain.status();
+  override status(): Record<string, unknown> {
+    const { counters: _c, filters: _f, ...rest } = super.status();
     return { uptimeMs: Math.round(this.#clock.nowMs() - this.startedMs), ...rest };
-  }
-
-  /** Delivers what the ports still hold (at most flushMs), then closes both sides. */
-  stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
-    return this.chain.stop(flushMs);
   }
 }

@@ -9,14 +9,17 @@
 // a filter holds the guest (a buffer in backpressure mode).
 
 import { NetrrError } from '../errors.ts';
-import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { type CounterTree, numericFields } from '../engine/counter-tree.ts';
+import { Listeners } from '../events.ts';
+import { type App, type AppCommand, type AppEvent, forwardEndpoints } from './app.ts';
+import { type Clock, systemClock } from '../io/clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
 import { DIRECTION_INBOUND } from '../pcap/capture-record.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
 import { BufferFilter } from '../engine/filters/buffer-filter.ts';
 import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterContext, type FilterDirection } from '../engine/filters/filter.ts';
 import type { FilterSpec } from '../engine/filters/filter-spec.ts';
-import { type FrameEndpoint, endpointControlEvent } from '../io/frame-endpoint.ts';
+import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { DumpFilter } from './filters/dump-filter.ts';
 import { MirrorFilter } from './filters/mirror-filter.ts';
@@ -46,7 +49,19 @@ export class ChainCounters {
   consumed = 0;
 }
 
-export class Chain {
+/** Filter commands the control socket offers, with their help (each answered by the filter that has it). */
+const FILTER_COMMANDS: Record<string, string> = {
+  'epoch-begin': 'close the open epoch of a buffer (mode epochs) and open the next: {"filter"?} → {"epoch", "closed"}',
+  'epoch-commit': 'release every closed epoch up to and including {"epoch": N} in order ({"filter"?})',
+  'epoch-abort': 'discard epoch {"epoch": N} and every later one, the open one too ({"filter"?})',
+  'buffer-plug': 'sch_plug TCQ_PLUG_BUFFER: start a new epoch (mode plug)',
+  'buffer-release-one': 'sch_plug TCQ_PLUG_RELEASE_ONE: release the previous epoch by count (mode plug)',
+  'buffer-release-indefinite': 'sch_plug TCQ_PLUG_RELEASE_INDEFINITE: pass everything through (mode plug)',
+  'buffer-limit': 'sch_plug TCQ_PLUG_LIMIT: {"bytes": N} (mode plug)',
+};
+
+export class Chain implements App {
+  readonly kind: string = 'chain';
   readonly guest: FrameEndpoint;
   readonly network: FrameEndpoint;
   readonly guestPort: Port;
@@ -57,7 +72,8 @@ export class Chain {
   readonly counters = new ChainCounters();
   /** head → tail */
   filters: Filter[] = [];
-  onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
+  readonly events = new Listeners<AppEvent>();
+  readonly commands: Readonly<Record<string, AppCommand>>;
   capture: CaptureSink | null = null;
   /** Set by the service runner: a filter cannot go on (a record filter's log failed). */
   onFatal: (err: NetrrError) => void = () => {};
@@ -77,6 +93,36 @@ export class Chain {
     this.networkReads = new PauseGroup([this.network]);
     this.guestReads.watch(this.networkPort);
     this.networkReads.watch(this.guestPort);
+    forwardEndpoints([this.guest, this.network], this.events);
+    this.commands = this.#commands();
+  }
+
+  #emit(name: string, data: Record<string, unknown>): void {
+    this.events.emit({ name, data });
+  }
+
+  #commands(): Record<string, AppCommand> {
+    const commands: Record<string, AppCommand> = {
+      'query-filters': { help: 'every filter, head to tail: kind, state, backlog, released, drops by reason, hold-time histogram', handler: () => this.filters.map((f) => f.report()) },
+      'filter-status': {
+        help: 'turn a filter on or off: {"filter": ID, "status": "on"|"off"} (a buffer turned off releases what it holds)',
+        handler: (a) => {
+          if (a.status !== 'on' && a.status !== 'off') throw new NetrrError('ERR_BAD_OPTION', 'filter-status: "status" must be "on" or "off"');
+          this.setStatus(a.filter, a.status === 'on');
+          return this.filter(a.filter).report();
+        },
+      },
+      'colo-event': {
+        help: 'deliver a COLO event to every filter: {"event": "checkpoint"|"failover"} (failover turns filters off, as QEMU)',
+        handler: (a) => {
+          if (a.event !== 'checkpoint' && a.event !== 'failover') throw new NetrrError('ERR_BAD_OPTION', 'colo-event: "event" must be "checkpoint" or "failover"');
+          this.colo(a.event);
+          return {};
+        },
+      },
+    };
+    for (const [name, help] of Object.entries(FILTER_COMMANDS)) commands[name] = { help, handler: (a) => this.command(name, a) };
+    return commands;
   }
 
   /** The context of filter `id`; its position is looked up once, when the chain starts. */
@@ -87,10 +133,10 @@ export class Chain {
         if (at === -2) at = this.filters.findIndex((x) => x.id === id);
         this.#walk(dir, frame, vnetHdrLen, at);
       },
-      requestCheckpoint: (cause, detail) => this.onEvent('CHECKPOINT_REQUEST', { cause, ...detail }),
+      requestCheckpoint: (cause, detail) => this.#emit('CHECKPOINT_REQUEST', { cause, ...detail }),
       holdGuest: (on) => (on ? this.guestReads.hold(`filter ${id}`) : this.guestReads.release(`filter ${id}`)),
       holdNetwork: (on) => (on ? this.networkReads.hold(`filter ${id}`) : this.networkReads.release(`filter ${id}`)),
-      emit: (event, data) => this.onEvent(event, data),
+      emit: (event, data) => this.#emit(event, data),
       fatal: (err) => this.onFatal(err),
     };
   }
@@ -105,7 +151,7 @@ export class Chain {
       }
       else {
         const f = spec.kind === 'mirror' ? new MirrorFilter(spec) : new RedirectorFilter(spec, this.#context(spec.id));
-        for (const ep of f.endpoints) ep.events.on((e) => this.onEvent(...endpointControlEvent(e)));
+        forwardEndpoints(f.endpoints, this.events);
         this.filters.push(f);
       }
     }
@@ -138,13 +184,11 @@ export class Chain {
     await this.guest.start();
   }
 
-  readonly #ts = { sec: 0, nsec: 0 };
   readonly #inbound = { flags: DIRECTION_INBOUND };
 
   /** Writes a frame as side `iface` received it (vnet header stripped) to the capture. */
   #capture(iface: number, frame: Uint8Array, vnet: number): void {
-    splitEpochMs(this.#clock.nowMs(), this.#ts);
-    this.capture!.write(iface, this.#ts.sec, this.#ts.nsec, vnet > 0 ? frame.subarray(vnet) : frame, this.#inbound);
+    this.capture!.write(iface, this.#clock.nowMs(), vnet > 0 ? frame.subarray(vnet) : frame, this.#inbound);
   }
 
   /**
@@ -201,7 +245,7 @@ export class Chain {
         f.statusChanged?.(now);
       }
     }
-    this.onEvent(event === 'checkpoint' ? 'COLO_CHECKPOINT' : 'COLO_FAILOVER', {});
+    this.#emit(event === 'checkpoint' ? 'COLO_CHECKPOINT' : 'COLO_FAILOVER', {});
   }
 
   /** Runs a filter command (epoch-begin …): `filter` names it, or the one filter that has the command. */
@@ -226,7 +270,30 @@ export class Chain {
     };
   }
 
-  async stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+  counterTree(): CounterTree {
+    const side = (ep: FrameEndpoint, port: Port, reads: PauseGroup): CounterTree => ({ ...numericFields(ep.counters), port: numericFields(port.counters), readPauses: reads.pauses });
+    const filters: Record<string, CounterTree> = {};
+    for (const f of this.filters) filters[f.id] = f.counterTree();
+    const c = this.capture;
+    return {
+      ...numericFields(this.counters),
+      unflushed: this.unflushed,
+      [this.guest.name]: side(this.guest, this.guestPort, this.guestReads),
+      [this.network.name]: side(this.network, this.networkPort, this.networkReads),
+      filters,
+      ...(c !== null ? { capture: { captured: c.captured, droppedOverflow: c.droppedOverflow, droppedWriteError: c.droppedWriteError } } : {}),
+    };
+  }
+
+  #stopping: Promise<void> | null = null;
+
+  /** Stops once: later calls get the same promise. */
+  stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+    this.#stopping ??= this.#stop(flushMs);
+    return this.#stopping;
+  }
+
+  async #stop(flushMs: number): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.guestReads.hold('stopping');
     this.networkReads.hold('stopping');

@@ -3,17 +3,20 @@
 // feeds the pure compare engine, releases what it releases, and turns its
 // checkpoint requests into Xen notify messages, QMP kicks and control events.
 
-import { appendFile } from 'node:fs/promises';
 import { NetrrError } from '../errors.ts';
+import { type CounterTree, numericFields } from '../engine/counter-tree.ts';
+import { Listeners } from '../events.ts';
+import { parseBypassRule } from '../engine/colo-compare/bypass-rules.ts';
+import { ReportWriter } from '../io/report-writer.ts';
+import { type App, type AppCommand, type AppEvent, forwardEndpoints } from './app.ts';
 import { encodeNotify, parseNotify } from '../codec/xen-notify.ts';
-import type { ControlServer } from '../control/control-server.ts';
 import { QmpClient } from '../control/qmp-client.ts';
 import { type CheckpointRequest, CompareEngine, type CompareConfig } from '../engine/colo-compare/compare-engine.ts';
 import { divergenceRecord } from '../engine/colo-compare/divergence-record.ts';
-import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { type Clock, systemClock } from '../io/clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
 import { parseEndpointSpec, withVnet } from '../io/endpoint-spec.ts';
-import { type FrameEndpoint, forwardEndpointEvents } from '../io/frame-endpoint.ts';
+import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { StreamEndpoint } from '../io/stream-endpoint.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
@@ -38,7 +41,11 @@ export interface CompareProxyOptions {
   readonly clock?: Clock;
 }
 
-export class CompareProxy {
+export class CompareProxy implements App {
+  readonly kind = 'compare';
+  readonly events = new Listeners<AppEvent>();
+  readonly commands: Readonly<Record<string, AppCommand>>;
+  onFatal: (err: NetrrError) => void = () => {};
   readonly engine: CompareEngine;
   readonly primary: FrameEndpoint;
   readonly secondary: FrameEndpoint;
@@ -55,18 +62,16 @@ export class CompareProxy {
   /** Frames still in outdev's backlog when a stop's flush time ran out (reported, counted). */
   unflushed = 0;
   qmp: QmpClient | null = null;
-  control: ControlServer | null = null;
-  onEvent: (name: string, data: Record<string, unknown>) => void = () => {};
   /** Notify records we could not interpret. */
   notifyErrors = 0;
   reportsWritten = 0;
+  readonly report: ReportWriter | null;
   /** Checkpoint requests sent to QEMU over QMP (x-checkpoint-delay kicks). */
   qmpKicks = 0;
   #opts: CompareProxyOptions;
   #clock: Clock;
   #scanTimer: NodeJS.Timeout | null = null;
   #pcap: CaptureSink | null = null;
-  #reportChain: Promise<void> = Promise.resolve();
   #qmpStopped = false;
 
   constructor(opts: CompareProxyOptions) {
@@ -89,6 +94,36 @@ export class CompareProxy {
       release: (frame, vnetLen) => void this.outPort.send(frame, vnetLen),
       checkpoint: (req) => this.#onCheckpointRequest(req),
     });
+    this.report = opts.report !== undefined ? new ReportWriter(opts.report, (err) => this.#emit('REPORT_ERROR', { detail: err.message, code: 'ERR_IO' })) : null;
+    forwardEndpoints(this.endpoints, this.events);
+    this.commands = this.#commands();
+  }
+
+  #emit(name: string, data: Record<string, unknown>): void {
+    this.events.emit({ name, data });
+  }
+
+  #commands(): Record<string, AppCommand> {
+    const rules = (): string[] => this.engine.config.bypass.map((r) => r.text);
+    return {
+      'checkpoint-done': { help: 'the checkpoint finished: release held primaries, drop held secondaries', handler: () => (this.checkpointDone('control'), {}) },
+      failover: { help: 'the secondary is gone: flush and pass primary output through uncompared', handler: () => (this.failover(), {}) },
+      'bypass-add': {
+        help: 'add a bypass rule, e.g. {"rule": "proto=udp,dport=123"} (extended mode)',
+        handler: (a) => {
+          this.engine.addBypass(parseBypassRule(String(a.rule ?? '')));
+          return { rules: rules() };
+        },
+      },
+      'bypass-remove': {
+        help: 'remove a bypass rule by its text: {"rule": "…"}',
+        handler: (a) => {
+          this.engine.removeBypass(String(a.rule));
+          return { rules: rules() };
+        },
+      },
+      'query-bypass': { help: 'bypass rules and their hit counts', handler: () => this.engine.config.bypass.map((r) => ({ rule: r.text, hits: r.hits })) },
+    };
   }
 
   get endpoints(): FrameEndpoint[] {
@@ -100,7 +135,6 @@ export class CompareProxy {
     const clock = this.#clock;
     this.primary.onFrame = (f, v) => e.primaryIn(f, v, clock.nowMs());
     this.secondary.onFrame = (f, v) => e.secondaryIn(f, v, clock.nowMs());
-    forwardEndpointEvents(this.endpoints, (name, data) => this.onEvent(name, data));
     if (this.notify !== null) this.notify.onFrame = (f) => this.#onNotify(f);
     if (this.#opts.reportPcap !== undefined) {
       this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: 'netrr compare divergence report: frames of each checkpoint request' });
@@ -123,14 +157,14 @@ export class CompareProxy {
       msg = parseNotify(payload);
     } catch (err) {
       this.notifyErrors++;
-      this.onEvent('NOTIFY_ERROR', { detail: (err as Error).message });
+      this.#emit('NOTIFY_ERROR', { detail: (err as Error).message });
       return;
     }
     if (msg === 'COLO_USERSPACE_PROXY_INIT') this.notify!.send(encodeNotify('COLO_COMPARE_GET_XEN_INIT').subarray(4), 0);
     else if (msg === 'COLO_CHECKPOINT') this.checkpointDone('notify');
     else {
       this.notifyErrors++;
-      this.onEvent('NOTIFY_ERROR', { detail: `unexpected ${msg} from the COLO frame` });
+      this.#emit('NOTIFY_ERROR', { detail: `unexpected ${msg} from the COLO frame` });
     }
   }
 
@@ -152,29 +186,24 @@ export class CompareProxy {
     if (this.qmp !== null) {
       this.qmp.kickCheckpoint().then(
         () => this.qmpKicks++,
-        (err: unknown) => this.onEvent('QMP_ERROR', { detail: String(err) }),
+        (err: unknown) => this.#emit('QMP_ERROR', { detail: String(err) }),
       );
     }
     const cfg = this.engine.config;
     const record = divergenceRecord(req, cfg.mode === 'extended' ? cfg.normalizers : [], new Date(req.atMs || this.#clock.nowMs()).toISOString());
-    this.onEvent('CHECKPOINT_REQUEST', record as unknown as Record<string, unknown>);
+    this.#emit('CHECKPOINT_REQUEST', record as unknown as Record<string, unknown>);
     if (req.attempt === 1) this.#writeReport(req, record);
   }
 
   #writeReport(req: CheckpointRequest, record: ReturnType<typeof divergenceRecord>): void {
-    if (this.#opts.report !== undefined) {
-      const path = this.#opts.report;
-      const line = `${JSON.stringify(record)}\n`;
-      this.#reportChain = this.#reportChain.then(() => appendFile(path, line)).catch((err: unknown) => this.onEvent('REPORT_ERROR', { detail: String(err) }));
-    }
+    this.report?.append(record);
     const pcap = this.#pcap;
     if (pcap !== null) {
-      const ts = { sec: 0, nsec: 0 };
-      splitEpochMs(this.#clock.nowMs(), ts);
+      const now = this.#clock.nowMs();
       const comment = `checkpoint request: ${req.cause} on ${record.flow}${record.firstDiffOffset !== undefined ? `, first difference at byte ${record.firstDiffOffset}` : ''}`;
       const d = req.divergence;
-      if (d.primary !== undefined) pcap.write(0, ts.sec, ts.nsec, d.primary.data.subarray(d.primary.vnetHdrLen), { comments: [comment] });
-      if (d.secondary !== undefined) pcap.write(1, ts.sec, ts.nsec, d.secondary.data.subarray(d.secondary.vnetHdrLen), { comments: [comment] });
+      if (d.primary !== undefined) pcap.write(0, now, d.primary.data.subarray(d.primary.vnetHdrLen), { comments: [comment] });
+      if (d.secondary !== undefined) pcap.write(1, now, d.secondary.data.subarray(d.secondary.vnetHdrLen), { comments: [comment] });
     }
     this.reportsWritten++;
   }
@@ -182,12 +211,12 @@ export class CompareProxy {
   /** The checkpoint finished: release held primaries, drop held secondaries. */
   checkpointDone(source: string): void {
     this.engine.checkpointDone();
-    this.onEvent('CHECKPOINT_DONE', { source });
+    this.#emit('CHECKPOINT_DONE', { source });
   }
 
   failover(): void {
     this.engine.failover();
-    this.onEvent('FAILOVER', {});
+    this.#emit('FAILOVER', {});
   }
 
   status(): Record<string, unknown> {
@@ -210,17 +239,45 @@ export class CompareProxy {
     };
   }
 
-  async stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+  counterTree(): CounterTree {
+    const e = this.engine;
+    const eps: Record<string, CounterTree> = {};
+    for (const ep of this.endpoints) eps[ep.name] = numericFields(ep.counters);
+    return {
+      ...numericFields(e.counters),
+      queued: { primary: e.queuedPrimary, secondary: e.queuedSecondary, bytes: e.queuedBytes },
+      connections: { current: e.table.size, created: e.table.created, evicted: e.table.evicted },
+      bypassHits: e.config.bypass.reduce((n, r) => n + r.hits, 0),
+      notifyErrors: this.notifyErrors,
+      reportsWritten: this.reportsWritten,
+      reportErrors: this.report?.errors ?? 0,
+      qmpKicks: this.qmpKicks,
+      unflushed: this.unflushed,
+      outPort: numericFields(this.outPort.counters),
+      inputPauses: this.inputs.pauses,
+      endpoints: eps,
+    };
+  }
+
+  #stopping: Promise<void> | null = null;
+
+  /** Stops once: later calls get the same promise. */
+  stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
+    this.#stopping ??= this.#stop(flushMs);
+    return this.#stopping;
+  }
+
+  async #stop(flushMs: number): Promise<void> {
     if (this.#scanTimer !== null) clearInterval(this.#scanTimer);
     this.inputs.hold('stopping');
     // Like QEMU's finalisation: queued primaries are flushed before the sockets close,
     // paced by outdev (at most flushMs); what cannot be written is counted and reported.
     this.engine.checkpointDone();
     this.unflushed += await this.outPort.flush(flushMs);
-    if (this.unflushed > 0) this.onEvent('SHUTDOWN_UNWRITTEN_ERROR', { endpoint: 'outdev', detail: `${this.unflushed} released primaries could not be written to outdev within ${flushMs} ms`, code: 'ERR_QUEUE_FULL' });
+    if (this.unflushed > 0) this.#emit('SHUTDOWN_UNWRITTEN_ERROR', { endpoint: 'outdev', detail: `${this.unflushed} released primaries could not be written to outdev within ${flushMs} ms`, code: 'ERR_QUEUE_FULL' });
     for (const ep of this.endpoints) await ep.close();
     this.qmp?.close();
-    await this.#reportChain;
+    await this.report?.close();
     await this.#pcap?.close();
   }
 }

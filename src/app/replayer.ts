@@ -4,11 +4,14 @@
 // frame), then streamed into the engine as it asks for more: memory is
 // bounded by the engine's lookahead, not by the log's size.
 
-import { appendFile } from 'node:fs/promises';
 import { NetrrError } from '../errors.ts';
+import { type CounterTree, numericFields } from '../engine/counter-tree.ts';
+import { Listeners } from '../events.ts';
+import { ReportWriter } from '../io/report-writer.ts';
+import { type App, type AppCommand, type AppEvent, forwardEndpoints } from './app.ts';
 import { DIR_FROM_PORT, type LogHeader } from '../codec/netrr-log.ts';
 import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../engine/replay/replay-engine.ts';
-import { type Clock, splitEpochMs, systemClock } from '../engine/wall-clock.ts';
+import { type Clock, systemClock } from '../io/clock.ts';
 import { CaptureSink } from '../io/capture-sink.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { logSegments, scanSegment } from '../io/log-file.ts';
@@ -79,7 +82,15 @@ export interface ReplayResult {
   readonly summary: Record<string, unknown>;
 }
 
-export class Replayer {
+export class Replayer implements App {
+  readonly kind = 'replay';
+  readonly events = new Listeners<AppEvent>();
+  readonly commands: Readonly<Record<string, AppCommand>> = {};
+  onFatal: (err: NetrrError) => void = () => {};
+  /** Resolves with the exit status once the replay is over (0 matched, 1 diverged or unfinished); rejects if the log cannot be read. */
+  readonly finished: Promise<number>;
+  /** The outcome, once the replay is over. */
+  result: ReplayResult | null = null;
   readonly endpoint: FrameEndpoint;
   /**
    * Injected frames go through a port: what the guest's socket cannot take yet
@@ -87,11 +98,8 @@ export class Replayer {
    * as injected.
    */
   readonly port: Port;
-  /** Report lines that could not be written (each also said on the output). */
-  reportErrors = 0;
-  #reportChain: Promise<void> = Promise.resolve();
+  readonly report: ReportWriter | null;
   engine: ReplayEngine | null = null;
-  onLine: (line: string) => void = () => {};
   readonly divergences: ReplayDivergence[] = [];
   #opts: ReplayerOptions;
   #clock: Clock;
@@ -111,16 +119,47 @@ export class Replayer {
     this.#clock = opts.clock ?? systemClock;
     this.endpoint = createEndpoint(opts.guest, { name: 'guest' });
     this.port = new Port(this.endpoint);
+    this.report = opts.report !== undefined ? new ReportWriter(opts.report, (err) => this.events.emit({ name: 'REPORT_ERROR', data: { detail: `${opts.report}: ${err.message}`, code: 'ERR_IO' } })) : null;
+    forwardEndpoints([this.endpoint], this.events);
+    let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
+    this.finished = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+    this.#settle = settle;
+    // A start that fails (the socket cannot open) throws from start(); this rejection is then nobody's to handle.
+    this.finished.catch(() => {});
   }
 
-  /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
-  async run(): Promise<ReplayResult> {
+  readonly #settle: { resolve: (n: number) => void; reject: (e: unknown) => void };
+
+  /** Checks the whole log (a damaged one is refused before the guest socket opens), then plays in the background: see `finished`. */
+  async start(): Promise<void> {
     const segs = await checkLog(this.#opts.log);
     if (this.#opts.reportPcap !== undefined) {
       this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: `netrr replay divergences of ${this.#opts.log}` });
       this.#pcap.addInterface({ linkType: 1, name: 'expected', description: 'the recorded guest frame' });
       this.#pcap.addInterface({ linkType: 1, name: 'actual', description: "the replayed guest's frame (translated into recorded space)" });
     }
+    this.#run(segs).then(
+      (r) => {
+        this.result = r;
+        this.#settle.resolve(r.matched ? 0 : 1);
+      },
+      (e: unknown) => this.#settle.reject(e),
+    );
+    // The guest's socket is open (listening, or dialling) when start resolves.
+    await this.#opened;
+  }
+
+  #opened: Promise<void> = Promise.resolve();
+
+  /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
+  async run(): Promise<ReplayResult> {
+    await this.start();
+    await this.finished;
+    return this.result!;
+  }
+
+  /** Sets up the engine and opens the guest's socket synchronously (this.#opened), then plays. */
+  async #run(segs: string[]): Promise<ReplayResult> {
     const finished = new Promise<void>((r) => (this.#done = () => {
       this.#over = true;
       this.#poke();
@@ -161,7 +200,8 @@ export class Replayer {
       this.#poke();
       if (engine.stopped) this.#done();
     };
-    await this.endpoint.start();
+    this.#opened = this.endpoint.start();
+    await this.#opened;
     await Promise.race([this.endpoint.waitConnected(24 * 3600 * 1000), finished]);
     if (loadError !== null) throw loadError;
     this.#startedAt = this.#clock.nowMs();
@@ -198,24 +238,34 @@ export class Replayer {
       ...(d.actual !== undefined ? { actual: { length: d.actual.length, summary: describeFrame(new PacketView().decode(d.actual)), context: context(d.actual, d.offset) } } : {}),
       learned: this.engine?.learned.map((m) => m.describe) ?? [],
     };
-    this.onLine(`divergence: ${JSON.stringify(rec)}`);
-    const report = this.#opts.report;
-    if (report !== undefined) {
-      // In order, and a failed write is said and counted, never an unhandled rejection.
-      this.#reportChain = this.#reportChain
-        .then(() => appendFile(report, `${JSON.stringify(rec)}\n`))
-        .catch((err: unknown) => {
-          this.reportErrors++;
-          this.onLine(`report error: ${report}: ${(err as Error).message}`);
-        });
-    }
+    this.events.emit({ name: 'REPLAY_DIVERGENCE', data: rec });
+    this.report?.append(rec);
     if (this.#pcap !== null) {
-      const ts = { sec: 0, nsec: 0 };
-      splitEpochMs(this.#clock.nowMs(), ts);
+      const now = this.#clock.nowMs();
       const comment = d.kind === 'missing' ? `log seq ${d.seq}: the guest never sent this frame` : `log seq ${d.seq}: first difference in ${d.field} at byte ${d.offset}`;
-      this.#pcap.write(0, ts.sec, ts.nsec, d.expected, { comments: [comment] });
-      if (d.actual !== undefined) this.#pcap.write(1, ts.sec, ts.nsec, d.actual, { comments: [comment] });
+      this.#pcap.write(0, now, d.expected, { comments: [comment] });
+      if (d.actual !== undefined) this.#pcap.write(1, now, d.actual, { comments: [comment] });
     }
+  }
+
+  status(): Record<string, unknown> {
+    return { log: this.#opts.log, pacing: this.#opts.pacing, over: this.#over, endpoint: this.endpoint.status(), port: this.port.status(), ...(this.engine !== null ? { progress: this.#result().summary } : {}) };
+  }
+
+  counterTree(): CounterTree {
+    const e = this.engine;
+    return {
+      ...(e !== null ? numericFields(e.stats) : {}),
+      outstanding: e?.outstanding ?? 0,
+      peakLogBytesHeld: this.peakHeldBytes,
+      reportErrors: this.report?.errors ?? 0,
+      guest: { ...numericFields(this.endpoint.counters), port: numericFields(this.port.counters) },
+    };
+  }
+
+  /** The summary so far (for a replay stopped before it was over). */
+  summary(): Record<string, unknown> {
+    return this.engine !== null ? this.#result().summary : {};
   }
 
   #result(): ReplayResult {
@@ -231,7 +281,7 @@ export class Replayer {
         injectedBytes: s.injectedBytes,
         // Injected frames the guest never got (it left, or its socket failed): counted, not hidden.
         injectDropped: this.endpoint.counters.txDropped() + this.port.counters.dropped.noPeer + this.port.counters.dropped.backlogFull,
-        ...(this.reportErrors > 0 ? { reportErrors: this.reportErrors } : {}),
+        ...(this.report !== null && this.report.errors > 0 ? { reportErrors: this.report.errors } : {}),
         rewritten: s.rewritten,
         guestFramesMatched: s.matched,
         outstanding: e.outstanding,
@@ -248,11 +298,20 @@ export class Replayer {
     };
   }
 
-  async stop(): Promise<void> {
+  #stopping: Promise<void> | null = null;
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#over = true;
+    this.#poke();
     if (this.#timer !== null) clearInterval(this.#timer);
     await this.port.flush(2000);
     await this.endpoint.close();
-    await this.#reportChain;
+    await this.report?.close();
     await this.#pcap?.close();
   }
 }

@@ -57,35 +57,5 @@ export async function compareCommand(o: CompareCliOptions): Promise<void> {
     ...(o.report !== undefined ? { report: o.report } : {}),
     ...(o.reportPcap !== undefined ? { reportPcap: o.reportPcap } : {}),
   });
-  await runService(proxy, {
-    name: 'compare',
-    ...(o.control !== undefined ? { control: o.control } : {}),
-    bindEvents: (emit) => {
-      proxy.onEvent = emit;
-    },
-    commands: {
-      'checkpoint-done': { help: 'the checkpoint finished: release held primaries, drop held secondaries', handler: () => (proxy.checkpointDone('control'), {}) },
-      failover: { help: 'the secondary is gone: flush and pass primary output through uncompared', handler: () => (proxy.failover(), {}) },
-      'bypass-add': {
-        help: 'add a bypass rule, e.g. {"rule": "proto=udp,dport=123"} (extended mode)',
-        handler: (a) => {
-          if (mode !== 'extended') throw new NetrrError('ERR_BAD_OPTION', 'bypass rules apply to --mode extended only');
-          const rule = parseBypassRule(String(a.rule ?? ''));
-          proxy.engine.config.bypass.push(rule);
-          return { rules: proxy.engine.config.bypass.map((r) => r.text) };
-        },
-      },
-      'bypass-remove': {
-        help: 'remove a bypass rule by its text: {"rule": "…"}',
-        handler: (a) => {
-          const list = proxy.engine.config.bypass;
-          const i = list.findIndex((r) => r.text === a.rule);
-          if (i < 0) throw new NetrrError('ERR_BAD_OPTION', `no bypass rule "${String(a.rule)}"`);
-          list.splice(i, 1);
-          return { rules: list.map((r) => r.text) };
-        },
-      },
-      'query-bypass': { help: 'bypass rules and their hit counts', handler: () => proxy.engine.config.bypass.map((r) => ({ rule: r.text, hits: r.hits })) },
-    },
-  });
+  await runService(proxy, o.control !== undefined ? { control: o.control } : {});
 }

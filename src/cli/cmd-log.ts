@@ -4,7 +4,6 @@ import { open } from 'node:fs/promises';
 import { NetrrError, fromSystemError } from '../errors.ts';
 import { DIR_FROM_PORT, type LogHeader, type LogRecord } from '../codec/netrr-log.ts';
 import { Recorder } from '../app/recorder.ts';
-import { forwardEndpointEvents } from '../io/frame-endpoint.ts';
 import { logSegments, repairSegment, scanSegment, type SegmentScan } from '../io/log-file.ts';
 import { parseSyncPolicy } from '../io/log-writer.ts';
 import { formatEpoch } from '../pcap/capture-record.ts';
@@ -43,14 +42,7 @@ export async function recordCommand(o: { guest: string; upstream: string; log: s
     ...(o.sync !== undefined ? { sync: parseSyncPolicy(o.sync) } : {}),
     ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}),
   });
-  await runService(rec, {
-    name: 'record',
-    ...(o.control !== undefined ? { control: o.control } : {}),
-    bindEvents: (emit) => {
-      rec.chain.onEvent = emit;
-      forwardEndpointEvents([rec.chain.guest, rec.chain.network], emit);
-    },
-  });
+  await runService(rec, o.control !== undefined ? { control: o.control } : {});
 }
 
 function describe(s: SegmentScan): Record<string, unknown> {

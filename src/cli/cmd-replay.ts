@@ -3,9 +3,10 @@
 import { NetrrError } from '../errors.ts';
 import { Replayer } from '../app/replayer.ts';
 import { DEFAULT_REORDER_WINDOW, DEFAULT_REPLAY_TIMEOUT_MS, type Pacing } from '../engine/replay/replay-engine.ts';
+import { runService } from './service.ts';
 
-/** Exit statuses: 0 the replay matched; 1 it diverged or did not finish. */
-export async function replayCommand(o: { log: string; guest: string; pacing?: string; speed?: string; timeout?: number; continue?: boolean; report?: string; reportPcap?: string; window?: number; lookaheadBytes?: number }): Promise<number> {
+/** Exit statuses: 0 the replay matched; 1 it diverged, did not finish or was interrupted. */
+export async function replayCommand(o: { log: string; guest: string; pacing?: string; speed?: string; timeout?: number; continue?: boolean; report?: string; reportPcap?: string; window?: number; lookaheadBytes?: number; control?: string }): Promise<number> {
   const pacing = (o.pacing ?? 'causal') as Pacing;
   const speed = o.speed === undefined ? 1 : Number(o.speed);
   if (!(speed > 0)) throw new NetrrError('ERR_BAD_OPTION', `--speed must be a positive number, not "${o.speed}"`);
@@ -21,19 +22,11 @@ export async function replayCommand(o: { log: string; guest: string; pacing?: st
     ...(o.report !== undefined ? { report: o.report } : {}),
     ...(o.reportPcap !== undefined ? { reportPcap: o.reportPcap } : {}),
   });
-  r.onLine = (l) => process.stdout.write(`${l}\n`);
-  let stopping = false;
-  const stop = (): void => {
-    if (!stopping) {
-      stopping = true;
-      void r.stop().then(() => process.exit(1));
-    }
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const result = await r.run();
-  await r.stop();
-  const s = result.summary;
-  process.stdout.write(`replay: ${result.matched ? 'MATCHED' : 'DIVERGED'} ${JSON.stringify(s)}\n`);
-  return result.matched ? 0 : 1;
+  r.events.on((e) => {
+    if (e.name === 'REPLAY_DIVERGENCE') process.stdout.write(`divergence: ${JSON.stringify(e.data)}\n`);
+  });
+  const status = await runService(r, o.control !== undefined ? { control: o.control } : {});
+  const verdict = r.result === null ? 'INTERRUPTED' : r.result.matched ? 'MATCHED' : 'DIVERGED';
+  process.stdout.write(`replay: ${verdict} ${JSON.stringify(r.result?.summary ?? r.summary())}\n`);
+  return status;
 }

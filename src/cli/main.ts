@@ -133,6 +133,7 @@ export function buildProgram(): Command {
     .option('--continue', 'report divergences and go on instead of stopping at the first')
     .option('--report <file>', 'append one JSON line per divergence')
     .option('--report-pcap <file>', 'pcapng with the expected and the actual frame of each divergence')
+    .option('--control <spec>', 'control socket unix:PATH (query-status shows progress, quit stops)')
     .action(async (o: Parameters<typeof replayCommand>[0]) => {
       const code = await replayCommand(o);
       if (code !== 0) process.exitCode = code;

@@ -1,36 +1,29 @@
-// Runs a long-lived app under the CLI: optional control socket with
-// query-status and quit (plus the app's own commands), SIGINT/SIGTERM, one
-// clean stop, and a fatal error path: an app that cannot go on (a log the
-// disk refuses) stops and the command exits with that error's code.
-// Error events go to stderr through a rate limit: one line per kind, then a
-// summary of the repeats (never one line per error in a storm).
+// Runs one app (src/app/app.ts) under the CLI: optional control socket with
+// query-status, query-counters and quit plus the app's own commands,
+// SIGINT/SIGTERM, one clean stop, and a fatal error path: an app that cannot
+// go on (a log the disk refuses) stops and the command exits with that
+// error's code. Error events go to stderr through a rate limit: one line per
+// kind, then a summary of the repeats (never one line per error in a storm).
 
-import { ControlServer, type CommandHandler } from '../control/control-server.ts';
+import type { App } from '../app/app.ts';
+import { ControlServer } from '../control/control-server.ts';
 import { LineLimiter } from '../engine/line-limiter.ts';
 import type { NetrrError } from '../errors.ts';
 import { VERSION } from './version.ts';
 
-export interface Service {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  status(): Record<string, unknown>;
-  /** Set by runService: the app calls it when it cannot go on; the command stops and exits with the error. */
-  onFatal?: (err: NetrrError) => void;
-}
-
 export interface ServiceOptions {
-  readonly name: string;
+  /** The command's name in stderr lines (default: the app's kind). */
+  readonly name?: string;
   readonly control?: string;
-  readonly commands?: Record<string, { help: string; handler: CommandHandler }>;
-  /** Receives the emitter once the control socket (if any) is up. */
-  readonly bindEvents?: (emit: (event: string, data: Record<string, unknown>) => void) => void;
 }
 
-export async function runService(service: Service, opts: ServiceOptions): Promise<void> {
+/** Runs `app` until a signal, `quit`, a fatal error or (for an app that ends by itself) its end; resolves with its exit status. */
+export async function runService(app: App, opts: ServiceOptions = {}): Promise<number> {
+  const name = opts.name ?? app.kind;
   const control = opts.control !== undefined ? new ControlServer(opts.control, VERSION) : null;
   const limiter = new LineLimiter();
   const stderrLines = (lines: readonly string[]): void => {
-    for (const l of lines) process.stderr.write(`netrr ${opts.name}: ${l}\n`);
+    for (const l of lines) process.stderr.write(`netrr ${name}: ${l}\n`);
   };
   const summaries = setInterval(() => stderrLines(limiter.flush(Date.now())), limiter.windowMs);
   summaries.unref();
@@ -40,7 +33,7 @@ export async function runService(service: Service, opts: ServiceOptions): Promis
   const done = new Promise<void>((r) => (resolveDone = r));
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await service.stop();
+      await app.stop();
       control?.emit('SHUTDOWN', fatal !== null ? { reason: 'fatal-error', code: fatal.code } : {});
       await control?.close();
       clearInterval(summaries);
@@ -49,34 +42,55 @@ export async function runService(service: Service, opts: ServiceOptions): Promis
     })();
     return stopping;
   };
-  const emit = (event: string, data: Record<string, unknown>): void => {
+  app.events.on(({ name: event, data }) => {
     control?.emit(event, data);
     if (event.endsWith('_ERROR')) {
       const who = String(data.endpoint ?? event);
       const code = data.code !== undefined ? ` [${String(data.code)}]` : '';
       stderrLines(limiter.offer(`${who}${code}`, `${who}: ${String(data.detail ?? '')}${code}`, Date.now()));
     }
-  };
-  service.onFatal = (err) => {
+  });
+  app.onFatal = (err) => {
     if (fatal !== null) return;
     fatal = err;
     control?.emit('FATAL_ERROR', { code: err.code, detail: err.message });
     // The CLI prints the error's one line when the stop is done and exits with its status.
     void stop();
   };
-  opts.bindEvents?.(emit);
   if (control !== null) {
-    control.register('query-status', `${opts.name} state and every counter`, () => ({ running: true, version: VERSION, ...service.status() }));
-    control.register('quit', `stop ${opts.name} cleanly`, () => {
+    control.register('query-status', `${name} state, configuration and every counter`, () => ({ running: true, version: VERSION, kind: app.kind, ...app.status() }));
+    control.register('query-counters', `${name} counters only, as a tree of numbers`, () => app.counterTree());
+    control.register('quit', `stop ${name} cleanly`, () => {
       setImmediate(() => void stop());
       return {};
     });
-    for (const [name, c] of Object.entries(opts.commands ?? {})) control.register(name, c.help, c.handler);
+    for (const [cmd, c] of Object.entries(app.commands)) control.register(cmd, c.help, c.handler);
     await control.listen();
   }
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-  await service.start();
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    void stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await app.start();
+  let status = 0;
+  if (app.finished !== undefined) {
+    void app.finished.then(
+      (s) => {
+        status = s;
+        void stop();
+      },
+      (e: unknown) => {
+        app.onFatal(e as NetrrError);
+      },
+    );
+  }
   await done;
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
   if (fatal !== null) throw fatal;
+  // An app that ends by itself and was interrupted did not finish: status 1.
+  return app.finished !== undefined && interrupted ? 1 : status;
 }

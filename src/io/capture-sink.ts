@@ -6,6 +6,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { fromSystemError } from '../errors.ts';
 import { type InterfaceSpec, type PacketMeta, PcapngWriter } from '../pcap/pcapng-writer.ts';
+import { splitEpochMs } from '../pcap/timestamp.ts';
 
 export const CAPTURE_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
@@ -43,7 +44,10 @@ export class CaptureSink {
     return this.writer.addInterface(spec);
   }
 
-  write(interfaceId: number, tsSec: number, tsNsec: number, data: Uint8Array, meta?: PacketMeta, originalLength = data.length): void {
+  readonly #ts = { sec: 0, nsec: 0 };
+
+  /** Captures `data` on interface `interfaceId` at `atMs` (epoch milliseconds). */
+  write(interfaceId: number, atMs: number, data: Uint8Array, meta?: PacketMeta, originalLength = data.length): void {
     if (this.error !== null) {
       this.droppedWriteError++;
       return;
@@ -52,7 +56,8 @@ export class CaptureSink {
       this.droppedOverflow++;
       return;
     }
-    this.writer.writePacket(interfaceId, tsSec, tsNsec, data, originalLength, meta);
+    splitEpochMs(atMs, this.#ts);
+    this.writer.writePacket(interfaceId, this.#ts.sec, this.#ts.nsec, data, originalLength, meta);
     this.captured++;
     if (this.writer.out.shouldFlush) this.#flush();
     else if (!this.#flushScheduled) {

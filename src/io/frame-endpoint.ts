@@ -72,8 +72,3 @@ export function endpointControlEvent(e: EndpointEvent): [string, Record<string, 
   if (e.code !== undefined) data.code = e.code;
   return [`ENDPOINT_${e.type.toUpperCase().replace('-', '_')}`, data];
 }
-
-/** Sends every event of these endpoints to `emit` as control-socket events. */
-export function forwardEndpointEvents(endpoints: readonly FrameEndpoint[], emit: (event: string, data: Record<string, unknown>) => void): void {
-  for (const ep of endpoints) ep.events.on((e) => emit(...endpointControlEvent(e)));
-}

@@ -26,7 +26,7 @@ import {
   encodeRecordAt,
   recordBytes,
 } from '../codec/netrr-log.ts';
-import { type Clock, systemClock } from '../engine/wall-clock.ts';
+import { type Clock, systemClock } from './clock.ts';
 import { OutputBuffer } from '../pcap/output-buffer.ts';
 
 export type SyncPolicy = { readonly kind: 'none' } | { readonly kind: 'always' } | { readonly kind: 'interval'; readonly ms: number };

@@ -43,3 +43,10 @@ export function nanosToHiLo(sec: number, nsec: number, out: { hi: number; lo: nu
   out.hi = yHi + mHi;
   out.lo = m - mHi * 4294967296;
 }
+
+/** Splits epoch milliseconds into seconds + nanoseconds held in `out` (no allocation per frame). */
+export function splitEpochMs(ms: number, out: { sec: number; nsec: number }): void {
+  const sec = Math.floor(ms / 1000);
+  out.sec = sec;
+  out.nsec = Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6));
+}

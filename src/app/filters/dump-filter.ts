@@ -5,7 +5,7 @@
 // asynchronously and bounded (CaptureSink): a disk that falls behind costs
 // counted captures, never the chain's traffic.
 
-import { splitEpochMs } from '../../engine/wall-clock.ts';
+import type { CounterTree } from '../../engine/counter-tree.ts';
 import { FILTER_PASS, type Filter, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
 import type { DumpConfig } from '../../engine/filters/filter-spec.ts';
 import { CaptureSink } from '../../io/capture-sink.ts';
@@ -20,7 +20,6 @@ export class DumpFilter implements Filter {
   readonly commands = {};
   readonly config: DumpConfig;
   #sink: CaptureSink;
-  #ts = { sec: 0, nsec: 0 };
   readonly #toGuest = { flags: DIRECTION_INBOUND };
   readonly #fromGuest = { flags: DIRECTION_OUTBOUND };
 
@@ -42,10 +41,14 @@ export class DumpFilter implements Filter {
 
   receive(dir: FilterDirection, frame: Uint8Array, vnetHdrLen: number, nowMs: number): FilterResult {
     const data = vnetHdrLen > 0 ? frame.subarray(vnetHdrLen) : frame;
-    splitEpochMs(nowMs, this.#ts);
     const cut = data.length > this.config.maxlen ? data.subarray(0, this.config.maxlen) : data;
-    this.#sink.write(dir === 'rx' ? 0 : 1, this.#ts.sec, this.#ts.nsec, cut, dir === 'rx' ? this.#fromGuest : this.#toGuest, data.length);
+    this.#sink.write(dir === 'rx' ? 0 : 1, nowMs, cut, dir === 'rx' ? this.#fromGuest : this.#toGuest, data.length);
     return FILTER_PASS;
+  }
+
+  counterTree(): CounterTree {
+    const s = this.#sink;
+    return { captured: s.captured, droppedOverflow: s.droppedOverflow, droppedWriteError: s.droppedWriteError };
   }
 
   report(): Record<string, unknown> {

@@ -5,6 +5,7 @@
 // bounded backlog and never pauses the chain: past the bound, copies are
 // dropped and counted (`dropped.backlogFull` of the port).
 
+import { type CounterTree, numericFields } from '../../engine/counter-tree.ts';
 import { FILTER_PASS, type Filter, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
 import type { MirrorSpec } from '../../engine/filters/filter-spec.ts';
 import { withVnet } from '../../io/endpoint-spec.ts';
@@ -49,6 +50,10 @@ export class MirrorFilter implements Filter {
     this.mirrored++;
     this.port.send(frame, vnetHdrLen);
     return FILTER_PASS;
+  }
+
+  counterTree(): CounterTree {
+    return { mirrored: this.mirrored, outdev: numericFields(this.out.counters), port: numericFields(this.port.counters) };
   }
 
   report(): Record<string, unknown> {

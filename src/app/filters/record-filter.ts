@@ -11,11 +11,12 @@
 // waiting for that write are dropped (counted), and the chain is told.
 // When the disk falls behind, both sides pause.
 
+import { type CounterTree, numericFields } from '../../engine/counter-tree.ts';
 import { DIR_FROM_PORT } from '../../codec/netrr-log.ts';
 import type { NetrrError } from '../../errors.ts';
 import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult, metaDir, metaVnet, packMeta } from '../../engine/filters/filter.ts';
 import { FrameFifo } from '../../engine/frame-fifo.ts';
-import type { Clock } from '../../engine/wall-clock.ts';
+import type { Clock } from '../../io/clock.ts';
 import { LOG_COMMIT_DELAY_MS, LOG_COMMIT_NOW, LogWriter, type SyncPolicy } from '../../io/log-writer.ts';
 
 export const PORT_GUEST = 0;
@@ -120,6 +121,11 @@ export class RecordFilter implements Filter {
 
   async close(): Promise<void> {
     await this.log.close();
+  }
+
+  counterTree(): CounterTree {
+    const l = this.log;
+    return { held: this.held, ...numericFields(this.counters), log: { records: l.records, bytes: l.bytes, segments: l.segments, written: l.written, syncs: l.syncs, pendingBytes: l.pendingBytes, refused: numericFields(l.refused) } };
   }
 
   report(): Record<string, unknown> {

@@ -8,6 +8,7 @@
 // Unlike QEMU 7.2, a reconnecting indev peer is read again with fresh framing,
 // and status off stops the injection too.
 
+import { type CounterTree, numericFields } from '../../engine/counter-tree.ts';
 import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult } from '../../engine/filters/filter.ts';
 import type { RedirectorSpec } from '../../engine/filters/filter-spec.ts';
 import { withVnet } from '../../io/endpoint-spec.ts';
@@ -77,6 +78,14 @@ export class RedirectorFilter implements Filter {
     this.redirected++;
     this.port.send(frame, vnetHdrLen);
     return FILTER_CONSUMED;
+  }
+
+  counterTree(): CounterTree {
+    const t: Record<string, number | CounterTree> = { redirected: this.redirected, passedNoPeer: this.passedNoPeer, injected: this.injected, droppedOff: this.droppedOff };
+    if (this.in !== null) t.indev = numericFields(this.in.counters);
+    if (this.out !== null) t.outdev = numericFields(this.out.counters);
+    if (this.port !== null) t.port = numericFields(this.port.counters);
+    return t;
   }
 
   report(): Record<string, unknown> {

@@ -8,6 +8,7 @@
 // checkpoint, bounded LRU eviction instead of a table reset, requests that
 // coalesce until the checkpoint is done.
 
+import { NetrrError } from '../../errors.ts';
 import { PacketView } from '../../packet/packet-view.ts';
 import { sumFields } from '../frame-counters.ts';
 import {
@@ -667,6 +668,20 @@ export class CompareEngine {
    * release every queued primary in arrival order, drop every queued
    * secondary, keep connection state (compare_seq, ACKs) as QEMU does.
    */
+  /** Adds a bypass rule at run time (extended mode only: QEMU mode compares everything). */
+  addBypass(rule: BypassRule): void {
+    if (!this.#extended) throw new NetrrError('ERR_BAD_OPTION', 'bypass rules apply to --mode extended only');
+    this.config.bypass.push(rule);
+  }
+
+  /** Removes the bypass rule written `text`; its hits go with it. */
+  removeBypass(text: string): void {
+    const list = this.config.bypass;
+    const i = list.findIndex((r) => r.text === text);
+    if (i < 0) throw new NetrrError('ERR_BAD_OPTION', `no bypass rule "${text}"`);
+    list.splice(i, 1);
+  }
+
   checkpointDone(): void {
     const c = this.counters;
     const primaries: ComparePacket[] = [];

@@ -7,6 +7,7 @@
 //    `interval` µs; status off releases at once (net/filter-buffer.c).
 // Every protocol is held (Xen's netbuf redirects only `proto ip`).
 
+import { type CounterTree, numericFields } from '../counter-tree.ts';
 import { NetrrError } from '../../errors.ts';
 import { EPOCH_HARD_LIMIT_BYTES, EpochBuffer, type OverflowPolicy } from './epoch-buffer.ts';
 import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterCommand, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult, metaDir, metaVnet, packMeta } from './filter.ts';
@@ -189,6 +190,14 @@ export class BufferFilter implements Filter {
         return { limit: b };
       },
     };
+  }
+
+  counterTree(): CounterTree {
+    const hold = { count: this.hold.total, ...numericFields({ buckets: this.hold.toJSON().buckets as object }) };
+    const e = this.#epochs;
+    if (e !== null) return { backlogFrames: e.backlogFrames, backlogBytes: e.backlogBytes, ...numericFields(e.counters), droppedAtShutdown: this.droppedAtShutdown, holdTime: hold };
+    const p = this.#plug!;
+    return { backlogFrames: p.backlog, backlogBytes: p.backlogBytes, ...numericFields(p.counters), droppedAtShutdown: this.droppedAtShutdown, holdTime: hold };
   }
 
   report(): Record<string, unknown> {

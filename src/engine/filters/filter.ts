@@ -5,6 +5,7 @@
 // `tx` = sent by the netdev (network → guest), `rx` = sent to it (guest →
 // network). Filters get COLO events; the default on failover is status off.
 
+import type { CounterTree } from '../counter-tree.ts';
 import type { NetrrError } from '../../errors.ts';
 
 export type FilterDirection = 'rx' | 'tx';
@@ -50,6 +51,8 @@ export interface Filter {
   readonly commands: Record<string, FilterCommand>;
   /** Counters and state for query-filters. */
   report(): Record<string, unknown>;
+  /** Only the counters (and gauges such as backlog), for query-counters and metrics. */
+  counterTree(): CounterTree;
   /** Opens what the filter needs (its endpoints), before the chain's own sides start. */
   start?(): Promise<void>;
   /** At shutdown, first: release or drop what it holds, by its policy (a log drains its writes). */
