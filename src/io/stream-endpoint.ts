@@ -1,32 +1,30 @@
 // Stream socket endpoint (unix or TCP, server or client) speaking QEMU's
 // framing: a -netdev stream/socket peer or a colo-compare / filter-mirror /
 // filter-redirector chardev peer (reference qemu-interop.md §1-2, §4).
-// A tap: endpoint is the same stream to the native tap helper
-// (src/io/tap-helper.ts), restarted like a client when it exits.
+// A tap: endpoint is the same stream to the native tap helper.
 //
-// Servers accept one peer at a time, as QEMU does, and turn extra peers away
-// (counted). Clients reconnect with exponential backoff. Reads pause on
-// request (backpressure toward the peer); writes are batched into one
-// write() per tick and only ever contain whole records.
+// This file is the framed duplex over one socket at a time; how the socket
+// is obtained (listen, dial, spawn the tap helper, reconnect with backoff)
+// is src/io/socket-source.ts. One peer at a time, as QEMU: extra peers are
+// turned away (counted). Reads pause on request (backpressure toward the
+// peer); writes are batched into one write() per tick and only ever contain
+// whole records.
 
-import { unlinkSync, lstatSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
-import net from 'node:net';
-import { type ErrorCode, NetrrError, fromSystemError } from '../errors.ts';
+import type net from 'node:net';
+import { NetrrError } from '../errors.ts';
 import { Listeners } from '../events.ts';
 import { FrameDecoder, NET_BUFSIZE_BYTES } from '../codec/qemu-framing.ts';
 import { RecordBatch } from '../codec/record-batch.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
-import type { StreamSpec, TapSpec } from './endpoint-spec.ts';
+import type { StreamSpec } from './endpoint-spec.ts';
 import type { EndpointEvent, EndpointStatus, FrameEndpoint } from './frame-endpoint.ts';
-import { TAP_MAX_RECORD_BYTES, startTapHelper } from './tap-helper.ts';
+import { type SocketSource, socketSource } from './socket-source.ts';
+import { TAP_MAX_RECORD_BYTES } from './tap-helper.ts';
 
 /** Above this many unsent bytes the endpoint reports itself not writable. */
 export const STREAM_HIGH_WATER_BYTES = 1024 * 1024;
 /** Above this many unsent bytes new frames are dropped (reason backpressure). */
 export const STREAM_HARD_LIMIT_BYTES = 8 * 1024 * 1024;
-/** First reconnect delay; doubles up to the spec's reconnect-ms. */
-export const RECONNECT_INITIAL_MS = 50;
 /** How long close() waits for the peer to take queued records before destroying. */
 export const CLOSE_GRACE_MS = 2000;
 
@@ -59,22 +57,17 @@ export class StreamEndpoint implements FrameEndpoint {
   readonly events = new Listeners<EndpointEvent>();
   onDrain: () => void = noop;
 
-  #socketMode: number | undefined;
   #decoder: FrameDecoder;
   #batch: RecordBatch;
   #batchFrameBytes = 0;
   #flushScheduled = false;
-  #server: net.Server | null = null;
   #socket: net.Socket | null = null;
   #paused = false;
   #closed = false;
   #needDrain = false;
-  #reconnectTimer: NodeJS.Timeout | null = null;
-  #backoffMs = RECONNECT_INITIAL_MS;
   #connectWaiters: (() => void)[] = [];
   #peer: string | undefined;
-  #local: string | undefined;
-  #failedStreak = false;
+  readonly #source: SocketSource;
 
   constructor(spec: StreamSpec, options: StreamEndpointOptions = {}) {
     this.spec = spec;
@@ -86,13 +79,26 @@ export class StreamEndpoint implements FrameEndpoint {
     this.maxFrameBytes = spec.kind === 'tap' ? Math.min(max, TAP_MAX_RECORD_BYTES) : max;
     this.highWaterBytes = options.highWaterBytes ?? STREAM_HIGH_WATER_BYTES;
     this.hardLimitBytes = options.hardLimitBytes ?? STREAM_HARD_LIMIT_BYTES;
-    this.#socketMode = options.socketMode;
     this.#decoder = new FrameDecoder({ vnetHdr: spec.vnetHdr, maxFrameBytes: this.maxFrameBytes }, (frame, vnetLen) => {
       this.counters.rxFrames++;
       this.counters.rxBytes += frame.length;
       this.onFrame(frame, vnetLen);
     });
     this.#batch = new RecordBatch(options.txVnetHdr ?? spec.vnetHdr);
+    this.#source = socketSource(
+      spec,
+      {
+        name: this.name,
+        attach: (sock, peer) => this.#attach(sock, peer),
+        event: (e) => this.#emit(e),
+        tapRefused: () => {
+          // Already counted as written to the helper: move it to the drop reason.
+          this.counters.txFrames--;
+          this.counters.txDrops.tapRefused++;
+        },
+      },
+      { socketMode: options.socketMode },
+    );
   }
 
   /** A socket destroyed by an error is gone before its 'close' event: writes to it vanish, so it is not connected. */
@@ -109,159 +115,38 @@ export class StreamEndpoint implements FrameEndpoint {
   }
 
   async start(): Promise<void> {
-    if (this.spec.server) await this.#listen();
-    else this.#connect();
-  }
-
-  // ---- server side ----
-
-  async #listen(): Promise<void> {
-    const spec = this.spec;
-    if (spec.kind === 'tap') return; // never a server (the spec parser says so)
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false });
-    this.#server = server;
-    server.on('connection', (sock) => this.#onAccept(sock));
-    server.on('error', (e) => this.#emit({ type: 'error', endpoint: this.name, detail: String(e), code: 'ERR_IO' }));
-    if (spec.kind === 'unix') removeStaleSocket(spec.path);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (e: Error): void => reject(fromSystemError(e, `listen on ${spec.text}`));
-      server.once('error', onError);
-      const done = (): void => {
-        server.off('error', onError);
-        resolve();
-      };
-      if (spec.kind === 'unix') server.listen(spec.path, done);
-      else server.listen(spec.port, spec.host, done);
-    });
-    if (spec.kind === 'unix' && this.#socketMode !== undefined) await chmod(spec.path, this.#socketMode);
-    const addr = server.address();
-    this.#local = typeof addr === 'string' ? addr : addr === null ? undefined : `${addr.address}:${addr.port}`;
-    this.#emit({ type: 'listening', endpoint: this.name, detail: this.#local ?? '' });
+    await this.#source.start();
   }
 
   /** The TCP port a server listens on (for tcp:HOST:0 specs). */
   get localPort(): number | undefined {
-    const addr = this.#server?.address();
-    return addr !== null && typeof addr === 'object' ? addr?.port : undefined;
+    return this.#source.localPort;
   }
 
-  #onAccept(sock: net.Socket): void {
+  // ---- a connected peer (from the source) ----
+
+  #attach(sock: net.Socket, peer: string | undefined): boolean {
     if (this.#socket !== null || this.#closed) {
       this.counters.rejectedPeers++;
       this.#emit({ type: 'rejected-peer', endpoint: this.name, detail: 'a peer is already connected' });
-      sock.destroy();
-      return;
+      return false;
     }
-    this.#attach(sock);
-  }
-
-  // ---- client side ----
-
-  #connect(): void {
-    if (this.#closed) return;
-    const spec = this.spec;
-    if (spec.kind === 'tap') {
-      this.#startTap(spec);
-      return;
-    }
-    const sock =
-      spec.kind === 'unix' ? net.connect({ path: spec.path }) : net.connect({ host: spec.host, port: spec.port, noDelay: true });
-    let connected = false;
-    sock.once('connect', () => {
-      connected = true;
-      this.#connectSucceeded(sock);
-    });
-    sock.once('error', (e) => {
-      if (connected) return; // handled by #attach's listeners
-      sock.destroy();
-      this.#connectFailed(`connect failed: ${(e as Error).message}`, 'ERR_CONNECT');
-    });
-  }
-
-  #connectSucceeded(sock: net.Socket): void {
-    this.#backoffMs = RECONNECT_INITIAL_MS;
-    this.#failedStreak = false;
-    this.#attach(sock);
-  }
-
-  /** One error event per streak of failed attempts, then a retry with backoff. */
-  #connectFailed(detail: string, code: ErrorCode): void {
-    if (!this.#failedStreak) {
-      this.#failedStreak = true;
-      this.#emit({ type: 'error', endpoint: this.name, detail: `${detail}; retrying`, code });
-    }
-    this.#scheduleReconnect();
-  }
-
-  #startTap(spec: TapSpec): void {
-    const c = this.counters;
-    startTapHelper(spec, {
-      onDrop: () => {
-        // Already counted as written to the helper: move it to the drop reason.
-        c.txFrames--;
-        c.txDrops.tapRefused++;
-      },
-      onExit: (status, stderr) => {
-        if (status !== 0 && !this.#closed) {
-          this.#emit({ type: 'error', endpoint: this.name, detail: `tap helper exited with status ${status}${stderr !== '' ? `: ${stderr}` : ''}`, code: 'ERR_TAP_OPEN' });
-        }
-      },
-    }).then(
-      ({ socket, child }) => {
-        if (this.#closed) {
-          socket.destroy();
-          child.kill();
-          return;
-        }
-        // The helper leaves when its socket closes; make sure of it.
-        socket.once('close', () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill();
-        });
-        this.#connectSucceeded(socket);
-      },
-      (e: unknown) => {
-        const err = e as NetrrError;
-        this.#connectFailed(err.message, err.code ?? 'ERR_TAP_OPEN');
-      },
-    );
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#closed || this.spec.server || this.#reconnectTimer !== null) return;
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, this.spec.reconnectMs);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
-      this.#connect();
-    }, delay);
-  }
-
-  // ---- a connected peer ----
-
-  #attach(sock: net.Socket): void {
     this.#socket = sock;
     this.#decoder.reset();
     this.counters.connects++;
-    const spec = this.spec;
-    this.#peer =
-      sock.remoteAddress !== undefined
-        ? `${sock.remoteAddress}:${sock.remotePort}`
-        : spec.kind === 'unix'
-          ? spec.path
-          : spec.kind === 'tap'
-            ? `tap ${spec.ifname}${spec.netns !== undefined ? ` in netns ${spec.netns}` : ''}`
-            : undefined;
+    this.#peer = peer;
     if (this.#paused) sock.pause();
     sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
     sock.on('drain', () => this.#checkDrain());
     sock.on('error', (e) => {
-      this.#emit({ type: 'error', endpoint: this.name, detail: (e as Error).message, code: 'ERR_IO' });
+      this.#emit({ type: 'error', endpoint: this.name, detail: e.message, code: 'ERR_IO' });
     });
     sock.on('close', () => this.#onClose(sock));
     this.#emit({ type: 'connected', endpoint: this.name, detail: this.#peer ?? '' });
     const waiters = this.#connectWaiters;
     this.#connectWaiters = [];
     for (const w of waiters) w();
+    return true;
   }
 
   #onData(sock: net.Socket, chunk: Buffer): void {
@@ -311,7 +196,7 @@ export class StreamEndpoint implements FrameEndpoint {
       this.#needDrain = false;
       this.onDrain();
     }
-    if (!this.#closed && !this.spec.server) this.#scheduleReconnect();
+    if (!this.#closed) this.#source.lost();
   }
 
   // ---- sending ----
@@ -412,8 +297,6 @@ export class StreamEndpoint implements FrameEndpoint {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
     this.#flush();
     const sock = this.#socket;
     if (sock !== null) {
@@ -429,11 +312,8 @@ export class StreamEndpoint implements FrameEndpoint {
         sock.end();
       });
     }
-    const server = this.#server;
-    if (server !== null) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (this.spec.kind === 'unix') removeStaleSocket(this.spec.path);
-    }
+    // After the peer's socket: a server's close() waits for its connections to end.
+    await this.#source.close();
   }
 
   status(): EndpointStatus {
@@ -443,7 +323,7 @@ export class StreamEndpoint implements FrameEndpoint {
       connected: this.connected,
       writable: this.writable,
       paused: this.#paused,
-      local: this.#local,
+      local: this.#source.local,
       peer: this.#peer,
       counters: this.counters.toJSON(),
     };
@@ -451,14 +331,5 @@ export class StreamEndpoint implements FrameEndpoint {
 
   #emit(e: EndpointEvent): void {
     this.events.emit(e);
-  }
-}
-
-/** Removes a leftover unix socket file (never a regular file: that is the user's). */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // absent: nothing to remove
   }
 }
