@@ -7,6 +7,7 @@
 // frame at the network) and the buffer filter's own cost per frame in memory.
 // Run: node dist/bench/chain.js
 
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,8 +186,78 @@ try {
     console.log(row([`commit of a 10 000-frame epoch, ${size} B`, `${median(lat).toFixed(2)} ms`, 'median of 5', '', '']));
     lat.length = 0;
   }
+
+  // The same commit with the reader in another process (a plain socket reader that only counts
+  // bytes), as a real network peer would be: commit → last frame handed to the kernel, and
+  // commit → last byte at the reader.
+  for (const size of [64, 1514]) {
+    const kernel: number[] = [];
+    const reader: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const [k, rd] = await commitToRemoteReader(size);
+      kernel.push(k);
+      reader.push(rd);
+    }
+    console.log(row([`commit of a 10 000-frame epoch, ${size} B, reader in another process`, `${median(kernel).toFixed(2)} ms to the kernel`, `${median(reader).toFixed(2)} ms to the reader`, 'median of 5', '']));
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+async function commitToRemoteReader(size: number): Promise<[number, number]> {
+  const N = 10_000;
+  const g = join(dir, `g${k}.sock`);
+  const n = join(dir, `n${k++}.sock`);
+  const c = new Chain({ guest: `unix:${g},server=on`, network: `unix:${n},server=on`, filters: parseFilterList(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000']) });
+  await c.start();
+  const script = `const s=require('net').connect(process.argv[1]);let n=0;const want=Number(process.argv[2]);s.on('connect',()=>process.stdout.write('up\\n'));s.on('data',b=>{n+=b.length;if(n>=want){process.stdout.write('done\\n');n-=want;}});`;
+  const child = spawn(process.execPath, ['-e', script, n, String(N * (size + 4))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let lines = '';
+  let onLine: (() => void) | null = null;
+  child.stdout.on('data', (d: Buffer) => {
+    lines += d.toString();
+    onLine?.();
+  });
+  const line = (l: string): Promise<void> =>
+    new Promise((res) => {
+      const check = (): void => {
+        if (lines.includes(`${l}\n`)) {
+          lines = lines.replace(`${l}\n`, '');
+          onLine = null;
+          res();
+        }
+      };
+      onLine = check;
+      check();
+    });
+  await line('up');
+  const send = createEndpoint(`unix:${g}`);
+  await send.start();
+  await send.waitConnected(5000);
+  await c.network.waitConnected(5000);
+  const frame = new Uint8Array(size).fill(1);
+  for (let i = 0; i < N; ) {
+    while (i < N && send.writable) {
+      send.send(frame, 0);
+      i++;
+    }
+    await new Promise((res) => setImmediate(res));
+  }
+  const buf = c.filters[0]!;
+  while ((buf.report() as { backlogFrames: number }).backlogFrames < N) await new Promise((res) => setTimeout(res, 1));
+  const before = c.network.counters.txFrames;
+  const atReader = line('done');
+  const t0 = process.hrtime.bigint();
+  const { closed } = c.command('epoch-begin', {}) as { closed: number };
+  c.command('epoch-commit', { epoch: closed });
+  while (c.network.counters.txFrames - before < N) await new Promise((res) => setImmediate(res));
+  const tKernel = Number(process.hrtime.bigint() - t0) / 1e6;
+  await atReader;
+  const tReader = Number(process.hrtime.bigint() - t0) / 1e6;
+  child.kill();
+  await send.close();
+  await c.stop(100);
+  return [tKernel, tReader];
 }
 
 // The buffer filter alone, in memory: enqueue + release through a no-op chain context.

@@ -2,14 +2,15 @@
 # Builds the tiny test guest from Debian packages (nothing else is downloaded):
 # Debian's cloud kernel (virtio-net as modules) and busybox-static in a gzip'd
 # newc initramfs whose /init runs the script named by `netrr.task=` on the
-# kernel command line (scripts are in guest/tasks/). Output, cached by input:
+# kernel command line (scripts are in guest/tasks/, static helpers built from
+# guest/src/). Output, cached by input:
 #   .cache/guest/vmlinuz  .cache/guest/initrd.gz
 # Usage: scripts/build-guest.sh   (as root, or with the packages already downloadable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.cache/guest
 mkdir -p "$out"
-stamp=$(cat scripts/build-guest.sh guest/init guest/tasks/* | sha256sum | cut -c1-16)
+stamp=$(cat scripts/build-guest.sh guest/init guest/tasks/* guest/src/* | sha256sum | cut -c1-16)
 if [[ -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" && -f "$out/vmlinuz" && -f "$out/initrd.gz" ]]; then
   exit 0
 fi
@@ -58,6 +59,8 @@ done
 cp guest/init "$root/init"
 chmod +x "$root/init"
 cp guest/tasks/* "$root/tasks/"
+# Guest programs busybox lacks, static (the initramfs has no libc).
+for c in guest/src/*.c; do "${CC:-cc}" -static -O2 -o "$root/bin/$(basename "$c" .c)" "$c"; done
 chmod +x "$root"/tasks/*
 (cd "$root" && mknod -m 600 dev/console c 5 1 && mknod -m 666 dev/null c 1 3 && find . | cpio -o -H newc --quiet | gzip -9 > "$OLDPWD/$out/initrd.gz")
 echo "$stamp" > "$out/stamp"

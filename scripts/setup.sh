@@ -4,7 +4,8 @@
 #   scripts/setup.sh --system also the Debian packages the tests drive:
 #                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt,
 #                             iproute2 and dnsmasq (the tap tests' network namespace world),
-#                             gcc (the tap helper, native/netrr-tap.c),
+#                             gcc and libc6-dev (the tap helper, native/netrr-tap.c,
+#                             and the guest's static helpers, guest/src/),
 #                             and the test guest built from Debian packages (scripts/build-guest.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,9 @@ if [[ "${1:-}" == "--system" ]]; then
   command -v passt >/dev/null || need+=(passt)
   command -v ip >/dev/null || need+=(iproute2)
   command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
-  command -v cc >/dev/null || need+=(gcc libc6-dev)
+  command -v cc >/dev/null || need+=(gcc)
+  # libc.a: the test guest's static helpers (guest/src/) link against it.
+  [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
   if ((${#need[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
       echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -85,10 +85,10 @@ async function rig(filters: string[]): Promise<Rig> {
 }
 
 /** Sends frames first..first+count-1 from `ep`, waiting while it is above its high-water mark (so the sender drops nothing). */
-async function send(ep: FrameEndpoint, first: number, count: number, bytes = 200): Promise<void> {
+async function send(ep: FrameEndpoint, first: number, count: number, bytes: number | ((i: number) => number) = 200): Promise<void> {
   for (let i = first; i < first + count; i++) {
     if (!ep.writable) await waitFor(() => ep.writable, 30_000, 'sender writable');
-    assert.ok(ep.send(numbered(i, bytes), 0));
+    assert.ok(ep.send(numbered(i, typeof bytes === 'number' ? bytes : bytes(i)), 0));
   }
   await waitFor(() => ep.counters.txQueuedFrames === 0, 30_000, 'sent');
 }
@@ -240,6 +240,50 @@ test('mirror: a copy of every frame, both directions, in QEMU framing; a stalled
   f = await r.filter('m');
   assert.ok((f.port as { dropped: { backlogFull: number } }).dropped.backlogFull > 0, JSON.stringify(f.port));
   reader.sock.destroy();
+  await r.stop();
+});
+
+test("QEMU's own filter-redirector (a guest-less QEMU 7.2) reads the mirror as its indev: every copy, byte for byte, out of its netdev, each direction in order", async () => {
+  const r = await rig(['mirror,id=m,outdev=unix:$D/qr.sock,,reconnect-ms=200']);
+  const { Qemu } = await import('./helpers/qemu.ts');
+  const { RawPeer } = await import('./helpers/raw-peer.ts');
+  const d = r.d;
+  // The redirector on netdev qa with queue=rx injects what it reads from in0 as if from qa's peer (the hub),
+  // so QEMU delivers it to netdev qa, whose stream socket our reader holds (reference qemu-interop.md §4).
+  const qemu = new Qemu([
+    '-chardev', `socket,id=in0,path=${d}/qr.sock,server=on,wait=off`,
+    '-netdev', `stream,id=qa,server=on,addr.type=unix,addr.path=${d}/qa.sock`, '-netdev', 'hubport,id=ha,hubid=0,netdev=qa',
+    '-netdev', `stream,id=qb,server=on,addr.type=unix,addr.path=${d}/qb.sock`, '-netdev', 'hubport,id=hb,hubid=0,netdev=qb',
+    '-object', 'filter-redirector,id=r0,netdev=qa,queue=rx,indev=in0',
+  ]);
+  try {
+    await qemu.waitForSockets([`${d}/qr.sock`, `${d}/qa.sock`, `${d}/qb.sock`]);
+    const atA = await RawPeer.connect({ path: `${d}/qa.sock` });
+    const atB = await RawPeer.connect({ path: `${d}/qb.sock` });
+    let f = await r.filter('m');
+    for (let k = 0; k < 500 && !(f.outdev as { connected: boolean }).connected; k++) {
+      await new Promise((res) => setTimeout(res, 20));
+      f = await r.filter('m');
+    }
+    assert.ok((f.outdev as { connected: boolean }).connected, 'the mirror reached QEMU');
+    const sent = new Map<number, Uint8Array>();
+    const sizes = (i: number): number => 60 + ((i * 7919) % 1455);
+    for (let i = 0; i < 3000; i++) sent.set(i, numbered(i, sizes(i)));
+    for (let i = 100_000; i < 100_500; i++) sent.set(i, numbered(i, sizes(i)));
+    await Promise.all([send(r.guest, 0, 3000, sizes), send(r.net, 100_000, 500, sizes)]);
+    await waitFor(() => atA.frames.length === 3500, 30_000, `3500 copies out of QEMU's netdev (${atA.frames.length})`);
+    assert.equal(atB.frames.length, 0, 'nothing went the other way through the hub');
+    const idx = atA.frames.map(indexOf);
+    assert.deepEqual(idx.filter((i) => i < 100_000), range(0, 3000), 'guest → network copies in order');
+    assert.deepEqual(idx.filter((i) => i >= 100_000), range(100_000, 100_500), 'network → guest copies in order');
+    for (const [k, i] of idx.entries()) assert.ok(Buffer.from(atA.frames[k]!).equals(Buffer.from(sent.get(i)!)), `copy of frame ${i} is byte-identical`);
+    f = await r.filter('m');
+    assert.equal(f.mirrored, 3500);
+    atA.sock.destroy();
+    atB.sock.destroy();
+  } finally {
+    await qemu.stop();
+  }
   await r.stop();
 });
 
