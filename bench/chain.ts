@@ -4,11 +4,14 @@
 // filters, so the two rows measure the same path), with one buffer filter committed every 1, 100 and 10 000
 // frames, and with five pass-through filters (dumps to /dev/null); 64 B and
 // 1514 B. Then the release latency of a 10 000-frame epoch (commit → last
-// frame at the network) and the buffer filter's own cost per frame in memory.
+// frame at the network): with the reader in this process, and with a C
+// reader in another process beside the floor of the same bytes written by
+// Node straight to it; and the buffer filter's own cost per frame in memory.
 // Run: node dist/bench/chain.js
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bridge } from '../src/app/bridge.ts';
@@ -187,50 +190,91 @@ try {
     lat.length = 0;
   }
 
-  // The same commit with the reader in another process (a plain socket reader that only counts
-  // bytes), as a real network peer would be: commit → last frame handed to the kernel, and
-  // commit → last byte at the reader.
+  // The same commit with the reader in another process, a C reader that only counts bytes
+  // (bench/native/count-reader.c), as a real network peer would be: commit → last frame handed
+  // to the kernel, and commit → last byte at the reader. The floor beside it: the same bytes
+  // written by Node at once in 64 KiB chunks to the same reader, no netrr involved.
+  const reader = countReader();
   for (const size of [64, 1514]) {
     const kernel: number[] = [];
-    const reader: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const [k, rd] = await commitToRemoteReader(size);
+    const atReader: number[] = [];
+    const floor: number[] = [];
+    for (let r = 0; r < 7; r++) {
+      const [k, rd] = await commitToRemoteReader(reader, size);
       kernel.push(k);
-      reader.push(rd);
+      atReader.push(rd);
+      floor.push(await rawFloor(reader, 10_000 * (size + 4)));
     }
-    console.log(row([`commit of a 10 000-frame epoch, ${size} B, reader in another process`, `${median(kernel).toFixed(2)} ms to the kernel`, `${median(reader).toFixed(2)} ms to the reader`, 'median of 5', '']));
+    console.log(row([`commit of a 10 000-frame epoch, ${size} B, C reader in another process`, `${median(kernel).toFixed(2)} ms to the kernel`, `${median(atReader).toFixed(2)} ms to the reader`, `floor ${median(floor).toFixed(2)} ms`, 'median of 7']));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function commitToRemoteReader(size: number): Promise<[number, number]> {
+/** Builds bench/native/count-reader.c once per source change. */
+function countReader(): string {
+  const src = new URL('../../bench/native/count-reader.c', import.meta.url).pathname;
+  const bin = new URL('./native/count-reader', import.meta.url).pathname;
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(new URL('./native/', import.meta.url).pathname, { recursive: true });
+    execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', bin, src], { stdio: 'inherit' });
+  }
+  return bin;
+}
+
+/** Starts the reader on `path`; resolves once connected, with a way to wait for its next "done". */
+async function startReader(bin: string, path: string, want: number): Promise<{ child: ReturnType<typeof spawn>; done: () => Promise<void> }> {
+  const child = spawn(bin, [path, String(want)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let waiter: (() => void) | null = null;
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    waiter?.();
+  });
+  const next = (word: string): Promise<void> =>
+    new Promise((res) => {
+      const check = (): void => {
+        const at = out.indexOf(word);
+        if (at >= 0) {
+          out = out.slice(out.indexOf('\n', at) + 1);
+          waiter = null;
+          res();
+        }
+      };
+      waiter = check;
+      check();
+    });
+  await next('up');
+  return { child, done: () => next('done') };
+}
+
+/** The same bytes written by Node at once, in 64 KiB chunks, to the C reader: ms to the last byte. */
+async function rawFloor(bin: string, bytes: number): Promise<number> {
+  const path = join(dir, `floor${k++}.sock`);
+  const server = net.createServer();
+  await new Promise<void>((res) => server.listen(path, res));
+  const accepted = new Promise<net.Socket>((res) => server.once('connection', res));
+  const r = await startReader(bin, path, bytes);
+  const sock = await accepted;
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  const done = r.done();
+  const t0 = process.hrtime.bigint();
+  for (let sent = 0; sent < bytes; sent += chunk.length) sock.write(bytes - sent >= chunk.length ? chunk : chunk.subarray(0, bytes - sent));
+  await done;
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  r.child.kill();
+  sock.destroy();
+  await new Promise<void>((res) => server.close(() => res()));
+  return ms;
+}
+
+async function commitToRemoteReader(bin: string, size: number): Promise<[number, number]> {
   const N = 10_000;
   const g = join(dir, `g${k}.sock`);
   const n = join(dir, `n${k++}.sock`);
   const c = new Chain({ guest: `unix:${g},server=on`, network: `unix:${n},server=on`, filters: parseFilterList(['buffer,queue=rx,limit-frames=1000000,limit-bytes=1000000000,hard-limit-bytes=1000000000']) });
   await c.start();
-  const script = `const s=require('net').connect(process.argv[1]);let n=0;const want=Number(process.argv[2]);s.on('connect',()=>process.stdout.write('up\\n'));s.on('data',b=>{n+=b.length;if(n>=want){process.stdout.write('done\\n');n-=want;}});`;
-  const child = spawn(process.execPath, ['-e', script, n, String(N * (size + 4))], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let lines = '';
-  let onLine: (() => void) | null = null;
-  child.stdout.on('data', (d: Buffer) => {
-    lines += d.toString();
-    onLine?.();
-  });
-  const line = (l: string): Promise<void> =>
-    new Promise((res) => {
-      const check = (): void => {
-        if (lines.includes(`${l}\n`)) {
-          lines = lines.replace(`${l}\n`, '');
-          onLine = null;
-          res();
-        }
-      };
-      onLine = check;
-      check();
-    });
-  await line('up');
+  const r = await startReader(bin, n, N * (size + 4));
   const send = createEndpoint(`unix:${g}`);
   await send.start();
   await send.waitConnected(5000);
@@ -246,7 +290,7 @@ async function commitToRemoteReader(size: number): Promise<[number, number]> {
   const buf = c.filters[0]!;
   while ((buf.report() as { backlogFrames: number }).backlogFrames < N) await new Promise((res) => setTimeout(res, 1));
   const before = c.network.counters.txFrames;
-  const atReader = line('done');
+  const atReader = r.done();
   const t0 = process.hrtime.bigint();
   const { closed } = c.command('epoch-begin', {}) as { closed: number };
   c.command('epoch-commit', { epoch: closed });
@@ -254,7 +298,7 @@ async function commitToRemoteReader(size: number): Promise<[number, number]> {
   const tKernel = Number(process.hrtime.bigint() - t0) / 1e6;
   await atReader;
   const tReader = Number(process.hrtime.bigint() - t0) / 1e6;
-  child.kill();
+  r.child.kill();
   await send.close();
   await c.stop(100);
   return [tKernel, tReader];

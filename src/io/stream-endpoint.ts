@@ -60,6 +60,8 @@ export class StreamEndpoint implements FrameEndpoint {
   #decoder: FrameDecoder;
   #batch: RecordBatch;
   #batchFrameBytes = 0;
+  /** Bytes handed to socket.write() whose callbacks have not run yet. */
+  #inFlightBytes = 0;
   #flushScheduled = false;
   #socket: net.Socket | null = null;
   #paused = false;
@@ -110,8 +112,16 @@ export class StreamEndpoint implements FrameEndpoint {
     return this.connected && this.#pendingBytes() < this.highWaterBytes;
   }
 
+  /**
+   * Bytes batched or written and not yet confirmed by their write callbacks.
+   * Not the socket's writableLength: a write the kernel takes at once leaves
+   * writableLength at 0 while its callback waits for the next tick, so a burst
+   * (an epoch commit) would go to the kernel whole in one synchronous call, every
+   * batch in a fresh buffer because none is given back before the burst ends.
+   * Counting until the callback caps a tick's burst at the high-water mark.
+   */
   #pendingBytes(): number {
-    return (this.#socket?.writableLength ?? 0) + this.#batch.byteLength;
+    return this.#inFlightBytes + this.#batch.byteLength;
   }
 
   async start(): Promise<void> {
@@ -249,13 +259,18 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#batchFrameBytes = 0;
     if (data === null || sock === null) return;
     const c = this.counters;
+    const len = data.length;
+    this.#inFlightBytes += len;
     sock.write(data, (err) => {
+      this.#inFlightBytes -= len;
       c.txQueuedFrames -= n;
       if (err) c.txDrops.writeError += n;
       else {
         c.txFrames += n;
         c.txBytes += bytes;
       }
+      // The kernel has the bytes: the batch's buffer can carry the next one.
+      this.#batch.recycle(data);
       // The socket emits 'drain' only after a write it refused; a write below its own mark
       // never does, so the handover to the kernel is checked too.
       this.#checkDrain();
