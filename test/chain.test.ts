@@ -287,6 +287,43 @@ test("QEMU's own filter-redirector (a guest-less QEMU 7.2) reads the mirror as i
   await r.stop();
 });
 
+test('a mirror before a rewriter sends every frame as it came, even the copies that waited for a stalled reader, while the guest gets them rewritten', async () => {
+  const r = await rig(['mirror,id=m,queue=tx,outdev=unix:$D/m.sock,,server=on', 'rewriter,id=rw']);
+  const { RawPeer } = await import('./helpers/raw-peer.ts');
+  const reader = await RawPeer.connect({ path: `${r.d}/m.sock` });
+  let f = await r.filter('m');
+  while (!(f.outdev as { connected: boolean }).connected) f = await r.filter('m');
+  const client = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '192.0.2.9', ipDst: '10.0.2.15', proto: 'tcp' as const, srcPort: 40000, dstPort: 80 };
+  const guestSide = { src: client.dst, dst: client.src, ipSrc: client.ipDst, ipDst: client.ipSrc, proto: 'tcp' as const, srcPort: 80, dstPort: 40000 };
+  const tcpAckOf = (fr: Uint8Array): number => Buffer.from(fr).readUInt32BE(42);
+  const atGuest: Uint8Array[] = [];
+  r.guest.onFrame = (fr) => atGuest.push(Uint8Array.from(fr));
+  let atNet = 0;
+  r.net.onFrame = () => atNet++;
+  // The handshake: offset = secondary ISN 5000 − primary ISN 3000.
+  r.net.send(buildFrame({ ...client, tcpFlags: 0x02, seq: 1000 }), 0);
+  await waitFor(() => atGuest.length === 1, 5000, 'SYN');
+  r.guest.send(buildFrame({ ...guestSide, tcpFlags: 0x12, seq: 5000, ack: 1001 }), 0);
+  await waitFor(() => atNet === 1, 5000, 'SYN/ACK');
+  reader.sock.pause(); // the mirror's reader stops: its copies wait in the mirror's port
+  const N = 3000;
+  for (let i = 0; i < N; i++) {
+    if (!r.net.writable) await waitFor(() => r.net.writable, 30_000, 'sender writable');
+    r.net.send(buildFrame({ ...client, tcpFlags: 0x10, seq: 1001, ack: 3001, payload: new Uint8Array(1000).fill(i & 0xff) }), 0);
+  }
+  await waitFor(() => atGuest.length === N + 1, 30_000, 'every segment at the guest');
+  assert.ok(atGuest.slice(1).every((fr) => tcpAckOf(fr) === 5001), 'the guest gets them rewritten');
+  f = await r.filter('m');
+  assert.ok((f.port as { backlogFrames: number }).backlogFrames > 0, 'copies are waiting in the mirror');
+  reader.sock.resume();
+  await waitFor(() => reader.frames.length === N + 1, 30_000, 'every copy at the mirror reader');
+  const wrong = reader.frames.map((fr, i) => [i, tcpAckOf(fr)]).filter(([i, a]) => i! > 0 && a !== 3001);
+  assert.deepEqual(wrong.slice(0, 5), [], `the mirror sends them as they came (${wrong.length} differ)`);
+  assert.equal((await r.filter('rw')).ackRewritten, N, 'the first data segment sets the offset and is shifted too');
+  reader.sock.destroy();
+  await r.stop();
+});
+
 test('redirector: with no outdev peer frames pass on; with one they go to it instead; indev frames are injected after it', async () => {
   const r = await rig(['redirector,id=rd,queue=rx,outdev=unix:$D/ro.sock,,server=on,indev=unix:$D/ri.sock,,server=on']);
   await send(r.guest, 0, 100);

@@ -42,6 +42,8 @@ test('filter list: each mistake is one line naming the filter and the property (
     [['redirector'], /filter-redirector needs 'indev' or 'outdev' at least one property set/],
     [['redirector,indev=unix:/a,outdev=unix:/a'], /'indev' and 'outdev' could not be same for filter-redirector/],
     [['mirror,outdev=unix:/m,vnet_hdr_support=yes'], /Parameter 'vnet_hdr_support' expects 'on', 'off'/],
+    [['rewriter,mode=extended'], /filter 'rewriter0' \(rewriter\): Parameter 'mode' expects 'qemu', got "extended"/],
+    [['rewriter,outdev=unix:/x'], /filter #1 \(rewriter\): unknown property "outdev"/],
   ];
   for (const [specs, re] of cases) {
     assert.throws(() => parseFilterList(specs), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_BAD_OPTION' && re.test(e.message) && !e.message.includes('\n'), specs.join(' '));

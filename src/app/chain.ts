@@ -17,6 +17,7 @@ import { CaptureSink } from '../io/capture-sink.ts';
 import { DIRECTION_INBOUND } from '../pcap/capture-record.ts';
 import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
 import { BufferFilter } from '../engine/filters/buffer-filter.ts';
+import { RewriterFilter } from '../engine/filters/rewriter-filter.ts';
 import { type ColoEvent, FILTER_CONSUMED, type Filter, type FilterContext, type FilterDirection } from '../engine/filters/filter.ts';
 import type { FilterSpec } from '../engine/filters/filter-spec.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
@@ -144,6 +145,7 @@ export class Chain implements App {
   async start(): Promise<void> {
     for (const spec of this.#opts.filters) {
       if (spec.kind === 'buffer') this.filters.push(new BufferFilter(spec, this.#context(spec.id)));
+      else if (spec.kind === 'rewriter') this.filters.push(new RewriterFilter(spec, this.#context(spec.id)));
       else if (spec.kind === 'dump') this.filters.push(await DumpFilter.open(spec, this.guest.spec.text, this.network.spec.text));
       else if (spec.kind === 'record') {
         const cfg = { ...spec, sync: spec.sync === undefined ? undefined : parseSyncPolicy(spec.sync) };

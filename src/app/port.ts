@@ -10,7 +10,9 @@
 // what QEMU's chardevs do with frames for an absent peer.
 //
 // Ownership: a frame handed to send() may be kept. FrameEndpoint views are
-// never reused and engines hand over their own copies, so no copy is made.
+// never reused and engines hand over their own copies, so no copy is made;
+// a port whose writer passes the frame on too (a mirror) copies what it
+// keeps (copyOnBacklog), since a later filter may rewrite the frame in place.
 
 import { Listeners } from '../events.ts';
 import { FrameFifo } from '../engine/frame-fifo.ts';
@@ -44,6 +46,12 @@ export class PortCounters {
 
 export interface PortOptions {
   readonly maxBacklogBytes?: number;
+  /**
+   * Copy a frame that must wait in the backlog. For a writer that passes the
+   * frame on as well (a mirror): the chain's later filters may rewrite it in
+   * place, and the mirror must send it as it was.
+   */
+  readonly copyOnBacklog?: boolean;
 }
 
 export class Port {
@@ -56,12 +64,14 @@ export class Port {
   /** Frames the endpoint could not take yet; meta is the vnet length. */
   #backlog = new FrameFifo();
   #congested = false;
+  readonly #copyOnBacklog: boolean;
   #drainWaiters: (() => void)[] = [];
 
   constructor(endpoint: FrameEndpoint, options: PortOptions = {}) {
     this.name = endpoint.name;
     this.endpoint = endpoint;
     this.maxBacklogBytes = options.maxBacklogBytes ?? PORT_MAX_BACKLOG_BYTES;
+    this.#copyOnBacklog = options.copyOnBacklog === true;
     endpoint.onDrain = () => this.#pump();
     endpoint.events.on((e) => {
       if (e.type === 'disconnected') this.#dropBacklog('noPeer');
@@ -102,7 +112,8 @@ export class Port {
       c.dropped.backlogFull++;
       return false;
     }
-    this.#backlog.push(frame, vnetHdrLen);
+    // new Uint8Array(view) copies; a Buffer's slice() would not (it is subarray).
+    this.#backlog.push(this.#copyOnBacklog ? new Uint8Array(frame) : frame, vnetHdrLen);
     c.backlogFrames++;
     c.backlogBytes += frame.length;
     c.deferred++;

@@ -94,3 +94,18 @@ export function fillL4Checksum(v: PacketView): boolean {
   v.l4Checksum = c;
   return true;
 }
+
+/**
+ * Updates a 16-bit one's-complement checksum at `csumOffset` in place after the
+ * 32-bit field it covers changed from `oldValue` to `newValue` (RFC 1624 eqn 3,
+ * one term per 16-bit word): O(1) instead of a sum over the whole segment, and
+ * a checksum that was wrong before stays wrong by the same amount.
+ */
+export function updateChecksum32(b: Uint8Array, csumOffset: number, oldValue: number, newValue: number): void {
+  const hc = (b[csumOffset]! << 8) | b[csumOffset + 1]!;
+  let sum = (~hc & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (newValue >>> 16) + (~oldValue & 0xffff) + (newValue & 0xffff);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  b[csumOffset] = c >>> 8;
+  b[csumOffset + 1] = c & 0xff;
+}

@@ -35,7 +35,8 @@ export class MirrorFilter implements Filter {
     this.queue = config.queue;
     this.status = config.status;
     this.out = createEndpoint(withVnet(config.outdev, config.vnetHdr), { name: `${config.id}.outdev` });
-    this.port = new Port(this.out, { maxBacklogBytes: MIRROR_MAX_BACKLOG_BYTES });
+    // The frame goes on down the chain, where a rewriter may change it in place: what waits here is a copy.
+    this.port = new Port(this.out, { maxBacklogBytes: MIRROR_MAX_BACKLOG_BYTES, copyOnBacklog: true });
   }
 
   async start(): Promise<void> {

@@ -4,6 +4,8 @@
 // it on later, after itself, through its context). Directions are QEMU's:
 // `tx` = sent by the netdev (network → guest), `rx` = sent to it (guest →
 // network). Filters get COLO events; the default on failover is status off.
+// A filter that returns PASS keeps no reference to the frame (a mirror's port
+// copies what it must queue): the filters after it may rewrite it in place.
 
 import type { CounterTree } from '../counter-tree.ts';
 import type { NetrrError } from '../../errors.ts';
