@@ -147,7 +147,6 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#peer = peer;
     if (this.#paused) sock.pause();
     sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
-    sock.on('drain', () => this.#checkDrain());
     sock.on('error', (e) => {
       this.#emit({ type: 'error', endpoint: this.name, detail: e.message, code: 'ERR_IO' });
     });
@@ -271,8 +270,9 @@ export class StreamEndpoint implements FrameEndpoint {
       }
       // The kernel has the bytes: the batch's buffer can carry the next one.
       this.#batch.recycle(data);
-      // The socket emits 'drain' only after a write it refused; a write below its own mark
-      // never does, so the handover to the kernel is checked too.
+      // Pending bytes only ever fall here (they count until this callback), so this is where a
+      // drain is owed; the socket's own 'drain' event, which a write below its mark never brings,
+      // is not needed.
       this.#checkDrain();
     });
   }
