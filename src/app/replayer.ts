@@ -82,6 +82,12 @@ export interface ReplayResult {
   readonly summary: Record<string, unknown>;
 }
 
+/** What #setup hands #play: resolves when the replay is over; the log reader's error, if any. */
+interface ReplaySetup {
+  readonly over: Promise<void>;
+  readonly loadError: () => unknown;
+}
+
 export class Replayer implements App {
   readonly kind = 'replay';
   readonly events = new Listeners<AppEvent>();
@@ -138,29 +144,21 @@ export class Replayer implements App {
       this.#pcap.addInterface({ linkType: 1, name: 'expected', description: 'the recorded guest frame' });
       this.#pcap.addInterface({ linkType: 1, name: 'actual', description: "the replayed guest's frame (translated into recorded space)" });
     }
-    this.#run(segs).then(
+    const play = this.#setup(segs);
+    // The guest's socket is open (listening, or dialling) when start resolves; the replay goes on in the background.
+    await this.endpoint.start();
+    this.#play(play).then(
       (r) => {
         this.result = r;
         this.#settle.resolve(r.matched ? 0 : 1);
       },
       (e: unknown) => this.#settle.reject(e),
     );
-    // The guest's socket is open (listening, or dialling) when start resolves.
-    await this.#opened;
   }
 
-  #opened: Promise<void> = Promise.resolve();
-
-  /** Loads the log, waits for the guest, plays; resolves when finished or stopped at a divergence. */
-  async run(): Promise<ReplayResult> {
-    await this.start();
-    await this.finished;
-    return this.result!;
-  }
-
-  /** Sets up the engine and opens the guest's socket synchronously (this.#opened), then plays. */
-  async #run(segs: string[]): Promise<ReplayResult> {
-    const finished = new Promise<void>((r) => (this.#done = () => {
+  /** The engine, the log streaming into it and the guest's frames into it; resolves when the replay is over. */
+  #setup(segs: string[]): ReplaySetup {
+    const over = new Promise<void>((r) => (this.#done = () => {
       this.#over = true;
       this.#poke();
       r();
@@ -200,10 +198,14 @@ export class Replayer implements App {
       this.#poke();
       if (engine.stopped) this.#done();
     };
-    this.#opened = this.endpoint.start();
-    await this.#opened;
-    await Promise.race([this.endpoint.waitConnected(24 * 3600 * 1000), finished]);
-    if (loadError !== null) throw loadError;
+    return { over, loadError: () => loadError };
+  }
+
+  /** Waits for the guest, plays until the engine is done or stopped at a divergence. */
+  async #play({ over, loadError }: ReplaySetup): Promise<ReplayResult> {
+    const engine = this.engine!;
+    await Promise.race([this.endpoint.waitConnected(24 * 3600 * 1000), over]);
+    if (loadError() !== null) throw loadError();
     this.#startedAt = this.#clock.nowMs();
     engine.start(this.#startedAt);
     this.#timer = setInterval(() => {
@@ -211,8 +213,8 @@ export class Replayer implements App {
       this.#poke();
       if (engine.stopped) this.#done();
     }, REPLAY_TICK_MS);
-    await finished;
-    if (loadError !== null) throw loadError;
+    await over;
+    if (loadError() !== null) throw loadError();
     // Let the guest's last answers arrive (they are counted, not compared, once the log is done).
     await new Promise((r) => setTimeout(r, 200));
     return this.#result();
