@@ -4,7 +4,7 @@
 // every frame is accounted for, and --capture records both directions as
 // received.
 
-import { type Clock, systemClock } from '../io/clock.ts';
+import type { Clock } from '../io/clock.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { Chain } from './chain.ts';
 import type { PauseGroup } from './pause-group.ts';
@@ -24,7 +24,6 @@ export interface BridgeOptions {
 export class Bridge extends Chain {
   override readonly kind = 'bridge';
   readonly startedMs: number;
-  readonly #clock: Clock;
 
   constructor(options: BridgeOptions) {
     super({
@@ -36,8 +35,7 @@ export class Bridge extends Chain {
       ...(options.capture !== undefined ? { capture: options.capture } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     });
-    this.#clock = options.clock ?? systemClock;
-    this.startedMs = this.#clock.nowMs();
+    this.startedMs = this.clock.nowMs();
   }
 
   get a(): FrameEndpoint {
@@ -60,6 +58,6 @@ export class Bridge extends Chain {
 
   override status(): Record<string, unknown> {
     const { counters: _c, filters: _f, ...rest } = super.status();
-    return { uptimeMs: Math.round(this.#clock.nowMs() - this.startedMs), ...rest };
+    return { uptimeMs: Math.round(this.clock.nowMs() - this.startedMs), ...rest };
   }
 }

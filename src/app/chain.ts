@@ -80,12 +80,12 @@ export class Chain implements App {
   onFatal: (err: NetrrError) => void = () => {};
   unflushed = 0;
   #opts: ChainOptions;
-  #clock: Clock;
+  readonly clock: Clock;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(opts: ChainOptions) {
     this.#opts = opts;
-    this.#clock = opts.clock ?? systemClock;
+    this.clock = opts.clock ?? systemClock;
     this.guest = createEndpoint(opts.guest, { name: opts.guestName ?? 'guest' });
     this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network' });
     this.guestPort = new Port(this.guest);
@@ -162,7 +162,7 @@ export class Chain implements App {
       if (f.tickMs !== undefined && f.tick !== undefined) {
         const tick = f.tick.bind(f);
         const t = setInterval(() => {
-          if (f.status) tick(this.#clock.nowMs());
+          if (f.status) tick(this.clock.nowMs());
         }, Math.max(1, f.tickMs));
         this.#timers.push(t);
       }
@@ -190,7 +190,7 @@ export class Chain implements App {
 
   /** Writes a frame as side `iface` received it (vnet header stripped) to the capture. */
   #capture(iface: number, frame: Uint8Array, vnet: number): void {
-    this.capture!.write(iface, this.#clock.nowMs(), vnet > 0 ? frame.subarray(vnet) : frame, this.#inbound);
+    this.capture!.write(iface, this.clock.nowMs(), vnet > 0 ? frame.subarray(vnet) : frame, this.#inbound);
   }
 
   /**
@@ -200,7 +200,7 @@ export class Chain implements App {
    */
   #walk(dir: FilterDirection, frame: Uint8Array, vnetHdrLen: number, after: number): void {
     const fs = this.filters;
-    const now = this.#clock.nowMs();
+    const now = this.clock.nowMs();
     if (dir === 'tx') {
       for (let i = after + 1; i < fs.length; i++) {
         const f = fs[i]!;
@@ -234,12 +234,12 @@ export class Chain implements App {
     const f = this.filter(id);
     if (f.status === on) return;
     f.status = on;
-    f.statusChanged?.(this.#clock.nowMs());
+    f.statusChanged?.(this.clock.nowMs());
   }
 
   /** COLO events to every filter, head → tail; QEMU's default handler turns a filter off on failover. */
   colo(event: ColoEvent): void {
-    const now = this.#clock.nowMs();
+    const now = this.clock.nowMs();
     for (const f of this.filters) {
       if (f.colo !== undefined) f.colo(event, now);
       else if (event === 'failover' && f.status) {
@@ -259,7 +259,7 @@ export class Chain implements App {
     const f = candidates[0]!;
     const cmd = f.commands[name];
     if (cmd === undefined) throw new NetrrError('ERR_BAD_OPTION', `filter '${f.id}' (${f.kind}) has no command ${name}`);
-    return cmd(args, this.#clock.nowMs());
+    return cmd(args, this.clock.nowMs());
   }
 
   status(): Record<string, unknown> {
@@ -299,7 +299,7 @@ export class Chain implements App {
     for (const t of this.#timers) clearInterval(t);
     this.guestReads.hold('stopping');
     this.networkReads.hold('stopping');
-    const now = this.#clock.nowMs();
+    const now = this.clock.nowMs();
     // Held output is released or dropped (each buffer's on-shutdown policy) while every filter can still see it pass.
     for (const f of this.filters) await f.shutdown?.(now);
     const left = await Promise.all([this.guestPort.flush(flushMs), this.networkPort.flush(flushMs)]);
