@@ -331,19 +331,17 @@ async function commitToRemoteReader(bin: string, size: number): Promise<[number,
 // (copied, ACK shifted, checksum recomputed), and the same after a checkpoint (offset 0: passed).
 {
   const { RewriterFilter } = await import('../src/engine/filters/rewriter-filter.ts');
-  const { buildFrame } = await import('../test/helpers/build-packet.ts');
+  const { clientGuestSegment: seg } = await import('../test/helpers/build-packet.ts');
   const ctx = { passOn: () => {}, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: () => {}, fatal: () => {} };
-  const c = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '192.0.2.9', ipDst: '10.0.2.15', srcPort: 40000, dstPort: 80, proto: 'tcp' as const };
-  const g = { src: c.dst, dst: c.src, ipSrc: c.ipDst, ipDst: c.ipSrc, srcPort: 80, dstPort: 40000, proto: 'tcp' as const };
-  const data = buildFrame({ ...c, tcpFlags: 0x18, seq: 1001, ack: 3001, payload: new Uint8Array(1460) });
+  const data = seg(true, 0x18, 1001, 3001, new Uint8Array(1460));
   const N = 500_000;
   for (const phase of ['offset 2000: rewritten', 'after a checkpoint: passed']) {
     const times: number[] = [];
     for (let r = 0; r < 5; r++) {
       const f = new RewriterFilter({ id: 'rw', queue: 'all', status: true, vnetHdr: false }, ctx);
-      f.receive('tx', buildFrame({ ...c, tcpFlags: 0x02, seq: 1000 }), 0);
-      f.receive('rx', buildFrame({ ...g, tcpFlags: 0x12, seq: 5000, ack: 1001 }), 0);
-      f.receive('tx', buildFrame({ ...c, tcpFlags: 0x10, seq: 1001, ack: 3001 }), 0);
+      f.receive('tx', seg(true, 0x02, 1000, 0), 0);
+      f.receive('rx', seg(false, 0x12, 5000, 1001), 0);
+      f.receive('tx', seg(true, 0x10, 1001, 3001), 0);
       if (phase.startsWith('after')) f.colo('checkpoint');
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < N; i++) f.receive('tx', data, 0);

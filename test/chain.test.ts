@@ -13,7 +13,7 @@ import { ControlClient } from '../src/control/control-client.ts';
 import { type CounterTree, counterLeaves } from '../src/engine/counter-tree.ts';
 import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
-import { buildFrame } from './helpers/build-packet.ts';
+import { buildFrame, clientGuestSegment } from './helpers/build-packet.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, netrr, run, start, tempDir, tsharkStderr } from './helpers/run.ts';
 
@@ -293,23 +293,21 @@ test('a mirror before a rewriter sends every frame as it came, even the copies t
   const reader = await RawPeer.connect({ path: `${r.d}/m.sock` });
   let f = await r.filter('m');
   while (!(f.outdev as { connected: boolean }).connected) f = await r.filter('m');
-  const client = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '192.0.2.9', ipDst: '10.0.2.15', proto: 'tcp' as const, srcPort: 40000, dstPort: 80 };
-  const guestSide = { src: client.dst, dst: client.src, ipSrc: client.ipDst, ipDst: client.ipSrc, proto: 'tcp' as const, srcPort: 80, dstPort: 40000 };
   const tcpAckOf = (fr: Uint8Array): number => Buffer.from(fr).readUInt32BE(42);
   const atGuest: Uint8Array[] = [];
   r.guest.onFrame = (fr) => atGuest.push(Uint8Array.from(fr));
   let atNet = 0;
   r.net.onFrame = () => atNet++;
   // The handshake: offset = secondary ISN 5000 − primary ISN 3000.
-  r.net.send(buildFrame({ ...client, tcpFlags: 0x02, seq: 1000 }), 0);
+  r.net.send(clientGuestSegment(true, 0x02, 1000, 0), 0);
   await waitFor(() => atGuest.length === 1, 5000, 'SYN');
-  r.guest.send(buildFrame({ ...guestSide, tcpFlags: 0x12, seq: 5000, ack: 1001 }), 0);
+  r.guest.send(clientGuestSegment(false, 0x12, 5000, 1001), 0);
   await waitFor(() => atNet === 1, 5000, 'SYN/ACK');
   reader.sock.pause(); // the mirror's reader stops: its copies wait in the mirror's port
   const N = 3000;
   for (let i = 0; i < N; i++) {
     if (!r.net.writable) await waitFor(() => r.net.writable, 30_000, 'sender writable');
-    r.net.send(buildFrame({ ...client, tcpFlags: 0x10, seq: 1001, ack: 3001, payload: new Uint8Array(1000).fill(i & 0xff) }), 0);
+    r.net.send(clientGuestSegment(true, 0x10, 1001, 3001, new Uint8Array(1000).fill(i & 0xff)), 0);
   }
   await waitFor(() => atGuest.length === N + 1, 30_000, 'every segment at the guest');
   assert.ok(atGuest.slice(1).every((fr) => tcpAckOf(fr) === 5001), 'the guest gets them rewritten');

@@ -11,7 +11,7 @@ import { fillIpv4HeaderChecksum, fillL4Checksum, updateChecksum32, verifyL4Check
 import { PacketView } from '../src/packet/packet-view.ts';
 import { FILTER_PASS, type FilterContext, type FilterDirection } from '../src/engine/filters/filter.ts';
 import { RewriterFilter, TcpState } from '../src/engine/filters/rewriter-filter.ts';
-import { buildFrame } from './helpers/build-packet.ts';
+import { buildFrame, clientGuestSegment } from './helpers/build-packet.ts';
 
 const SYN = 0x02;
 const ACK = 0x10;
@@ -19,12 +19,7 @@ const FIN = 0x01;
 const PSH = 0x08;
 
 /** Client 192.0.2.9:40000 ↔ guest 10.0.2.15:80. `fromClient` frames go toward the guest (tx). */
-function seg(fromClient: boolean, flags: number, seq: number, ack: number, payload = ''): Uint8Array {
-  const c = { mac: '52:55:0a:00:02:02', ip: '192.0.2.9', port: 40000 };
-  const g = { mac: '52:54:00:12:34:56', ip: '10.0.2.15', port: 80 };
-  const [a, b] = fromClient ? [c, g] : [g, c];
-  return buildFrame({ src: a.mac, dst: b.mac, ipSrc: a.ip, ipDst: b.ip, proto: 'tcp', srcPort: a.port, dstPort: b.port, seq, ack, tcpFlags: flags, payload });
-}
+const seg = (fromClient: boolean, flags: number, seq: number, ack: number, payload = ''): Uint8Array => clientGuestSegment(fromClient, flags, seq, ack, payload);
 
 function rig(): { f: RewriterFilter; events: string[]; send: (dir: FilterDirection, frame: Uint8Array) => Uint8Array } {
   const events: string[] = [];

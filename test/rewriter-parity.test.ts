@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { buildFrame } from './helpers/build-packet.ts';
+import { TCP_CLIENT as CLIENT, TCP_GUEST as GUEST, buildFrame, clientGuestSegment } from './helpers/build-packet.ts';
 import { Qemu } from './helpers/qemu.ts';
 import { RawPeer, waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, start, tempDir } from './helpers/run.ts';
@@ -28,15 +28,7 @@ const ACK = 0x10;
 const FIN = 0x01;
 const PSH = 0x08;
 
-const CLIENT = { mac: '52:55:0a:00:02:02', ip: '192.0.2.9' };
-const GUEST = { mac: '52:54:00:12:34:56', ip: '10.0.2.15' };
-
-/** A TCP segment; `fromClient` goes toward the guest. */
-function tcp(fromClient: boolean, flags: number, seq: number, ack: number, payload = '', ports: [number, number] = [40000, 80]): Uint8Array {
-  const [a, b] = fromClient ? [CLIENT, GUEST] : [GUEST, CLIENT];
-  const [sp, dp] = fromClient ? ports : [ports[1], ports[0]];
-  return buildFrame({ src: a.mac, dst: b.mac, ipSrc: a.ip, ipDst: b.ip, proto: 'tcp', srcPort: sp, dstPort: dp, seq, ack, tcpFlags: flags, payload });
-}
+const tcp = clientGuestSegment;
 
 /** One step: a frame from the client (to the guest) or from the guest (to the client). */
 interface Step {

@@ -105,3 +105,17 @@ export function buildFrame(spec: FrameSpec = {}): Uint8Array {
   if (!spec.moreFragments && (spec.fragOffsetBytes ?? 0) === 0) fillL4Checksum(v);
   return frame;
 }
+
+/** The two ends of the TCP segments the rewriter's tests and bench send: a client outside and the guest. */
+export const TCP_CLIENT = { mac: '52:55:0a:00:02:02', ip: '192.0.2.9' };
+export const TCP_GUEST = { mac: '52:54:00:12:34:56', ip: '10.0.2.15' };
+
+/**
+ * A TCP segment between TCP_CLIENT and TCP_GUEST; `fromClient` goes toward
+ * the guest. `ports` is [client port, guest port].
+ */
+export function clientGuestSegment(fromClient: boolean, flags: number, seq: number, ack: number, payload: Uint8Array | string = '', ports: readonly [number, number] = [40000, 80]): Uint8Array {
+  const [a, b] = fromClient ? [TCP_CLIENT, TCP_GUEST] : [TCP_GUEST, TCP_CLIENT];
+  const [sp, dp] = fromClient ? ports : [ports[1], ports[0]];
+  return buildFrame({ src: a.mac, dst: b.mac, ipSrc: a.ip, ipDst: b.ip, proto: 'tcp', srcPort: sp, dstPort: dp, seq, ack, tcpFlags: flags, payload });
+}
