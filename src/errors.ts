@@ -39,6 +39,11 @@ const CODES = {
   ERR_QEMU_LOG_BAD_EVENT: 'data',
   ERR_QEMU_LOG_TRUNCATED: 'data',
   ERR_PACKET_MALFORMED: 'data',
+  ERR_TRUNCATED: 'data',
+  ERR_VALUE_RANGE: 'data',
+  ERR_KRR_LOG_LAYOUT: 'data',
+  ERR_KRR_LOG_BAD_ENTRY: 'data',
+  ERR_KRR_LOG_TRUNCATED: 'data',
 
   ERR_FILE_NOT_FOUND: 'no-input',
   ERR_CONNECT: 'no-input',

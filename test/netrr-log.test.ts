@@ -42,9 +42,11 @@ async function readAll(path: string): Promise<{ payloads: Uint8Array[]; seqs: nu
 }
 
 test('header round trip and coded errors', () => {
-  const h = encodeLogHeader({ version: 1, segment: 3, flags: 0, firstSeq: 2 ** 40, createdNs: 1_700_000_000_123_456_789 });
+  const h = encodeLogHeader({ version: 1, segment: 3, flags: 0, firstSeq: 2 ** 40, createdNs: 1_700_000_000_123_456_789n });
   const d = decodeLogHeader(h);
   assert.equal(d.segment, 3);
+  // Nanoseconds since 1970 exceed 2^53: the header keeps them exact.
+  assert.equal(d.createdNs, 1_700_000_000_123_456_789n);
   assert.equal(d.firstSeq, 2 ** 40);
   const bad = h.slice();
   bad[20] = bad[20]! ^ 1;
@@ -160,7 +162,7 @@ test('property: encode → parse is the identity on records', () => {
     fc.property(fc.array(fc.record({ port: fc.nat(255), dir: fc.nat(1), seq: fc.nat(2 ** 40), ts: fc.nat(2 ** 50), payload: fc.uint8Array({ maxLength: 100 }) }), { maxLength: 20 }), (recs) => {
       const b = new Uint8Array(recs.reduce((s, r) => s + recordBytes(r.payload.length), 0));
       let o = 0;
-      for (const r of recs) o = encodeRecordAt(b, o, REC_FRAME, r.port, r.dir, 0, r.seq, r.ts, r.payload);
+      for (const r of recs) o = encodeRecordAt(b, o, { type: REC_FRAME, port: r.port, direction: r.dir, flags: 0, seq: r.seq, tsNs: r.ts, payload: r.payload });
       const got: unknown[] = [];
       const p = new LogParser(0);
       assert.equal(p.parse(b, 0, b.length, (x) => got.push([x.port, x.direction, x.seq, x.tsNs, [...x.payload]])), b.length);

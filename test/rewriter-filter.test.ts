@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { writeU32BE } from '../src/codec/qemu-framing.ts';
+import { w32be } from '../src/codec/bytes.ts';
 import { fillIpv4HeaderChecksum, fillL4Checksum, updateChecksum32, verifyL4Checksum } from '../src/packet/checksum.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { FILTER_PASS, type FilterContext, type FilterDirection } from '../src/engine/filters/filter.ts';
@@ -201,7 +201,7 @@ test('property: segments rewritten, then un-rewritten with the inverse offset, a
           // Undo: the client's ACK −offset, the guest's SEQ +offset, checksum recomputed.
           const back = Uint8Array.from(out);
           const field = v.l4Offset + (s.fromClient ? 8 : 4);
-          writeU32BE(back, field, s.fromClient ? (v.tcpAck - offset) >>> 0 : (v.tcpSeq + offset) >>> 0);
+          w32be(back, field, s.fromClient ? (v.tcpAck - offset) >>> 0 : (v.tcpSeq + offset) >>> 0);
           fillL4Checksum(view(back));
           assert.deepEqual(back, original);
         }
@@ -216,7 +216,7 @@ test('property: updateChecksum32 (RFC 1624) after a 32-bit change equals a full 
       const f = seg(true, ACK, seq, ack, payload);
       const v = view(f);
       if (corrupt) f[v.l4Offset + 16] = f[v.l4Offset + 16]! ^ 0x5a;
-      writeU32BE(f, v.l4Offset + 8, newAck);
+      w32be(f, v.l4Offset + 8, newAck);
       updateChecksum32(f, v.l4Offset + 16, ack, newAck);
       assert.equal(verifyL4Checksum(view(f)), !corrupt);
       if (!corrupt) {

@@ -42,7 +42,7 @@ export async function checkLog(file: string): Promise<string[]> {
  * nanoseconds since the first segment's creation.
  */
 export async function streamLogFrames(segs: readonly string[], push: (batch: LoggedFrame[]) => void, more: () => Promise<boolean>): Promise<void> {
-  let base: number | null = null;
+  let base: bigint | null = null;
   let batch: LoggedFrame[] = [];
   try {
     for (const p of segs) {
@@ -51,7 +51,7 @@ export async function streamLogFrames(segs: readonly string[], push: (batch: Log
         (r, h: LogHeader) => {
           if (r.direction !== DIR_FROM_PORT || (r.port !== PORT_GUEST && r.port !== PORT_UPSTREAM)) return;
           base ??= h.createdNs;
-          batch.push({ seq: r.seq, fromGuest: r.port === PORT_GUEST, tsNs: h.createdNs + r.tsNs - base, frame: Uint8Array.from(r.payload) });
+          batch.push({ seq: r.seq, fromGuest: r.port === PORT_GUEST, tsNs: Number(h.createdNs - base) + r.tsNs, frame: Uint8Array.from(r.payload) });
         },
         async () => {
           push(batch);

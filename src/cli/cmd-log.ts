@@ -22,9 +22,9 @@ function segmentsOf(file: string): string[] {
 
 /** Absolute time of a record: segment creation + record offset. */
 function recordTime(h: LogHeader, tsNs: number, out: { sec: number; nsec: number }): void {
-  const ns = h.createdNs + tsNs;
+  const ns = Number(h.createdNs % 1_000_000_000n) + tsNs;
   const sec = Math.floor(ns / 1e9);
-  out.sec = sec;
+  out.sec = Number(h.createdNs / 1_000_000_000n) + sec;
   out.nsec = Math.round(ns - sec * 1e9);
   if (out.nsec >= 1e9) {
     out.sec++;
@@ -53,7 +53,7 @@ function describe(s: SegmentScan): Record<string, unknown> {
     frames: s.frames,
     firstSeq: s.frames > 0 ? s.firstSeq : null,
     lastSeq: s.frames > 0 ? s.lastSeq : null,
-    created: formatEpoch(Math.floor(s.header.createdNs / 1e9), Math.round(s.header.createdNs % 1e9)),
+    created: formatEpoch(Number(s.header.createdNs / 1_000_000_000n), Number(s.header.createdNs % 1_000_000_000n)),
     durationSec: Number(((s.lastTsNs - s.firstTsNs) / 1e9).toFixed(6)),
     closedCleanly: s.footer !== null && s.damage === null,
     ...(s.damage !== null ? { damage: { code: s.damage.code, message: s.damage.message, lastGoodOffset: s.goodEnd } } : {}),

@@ -63,6 +63,8 @@ export async function qemuLogEventsCommand(file: string, o: { json?: boolean; as
       if (out.closed || (e.id === EV_INSTRUCTION && !o.instructions)) return;
       const rec: Record<string, unknown> = { offset: e.offset, icount: e.icount, event: EVENT_NAMES[e.id] ?? e.id };
       if (e.id === EV_ASYNC_NET) Object.assign(rec, { filter: e.index, flags: e.flags, bytes: e.data.length });
+      // A 64-bit value past 2^53 (CLOCK_HOST) is printed exactly, as a string in JSON.
+      else if (e.wide > BigInt(Number.MAX_SAFE_INTEGER)) rec.value = e.wide.toString();
       else if (e.id === EV_INSTRUCTION || e.value !== 0) rec.value = e.value;
       if (e.data.length > 0 && e.id !== EV_ASYNC_NET) rec.bytes = e.data.length;
       out.line(o.json ? JSON.stringify(rec) : Object.entries(rec).map(([k, v]) => `${k}=${String(v)}`).join(' '));

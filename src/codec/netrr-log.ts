@@ -22,6 +22,8 @@
 // reader can find it from the end of the file.
 
 import { NetrrError } from '../errors.ts';
+import { ByteReader } from './byte-reader.ts';
+import { u32le, w32le, w64le, w64leNumber } from './bytes.ts';
 import { crc32 } from './crc32.ts';
 
 export const LOG_MAGIC = Uint8Array.from([0x4e, 0x52, 0x52, 0x4c, 0x4f, 0x47, 0x0d, 0x0a]); // NRRLOG\r\n
@@ -50,29 +52,8 @@ export interface LogHeader {
   readonly segment: number;
   readonly flags: number;
   readonly firstSeq: number;
-  readonly createdNs: number;
-}
-
-function w32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
-
-function r32(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-}
-
-/** u64 as two u32 halves; exact for values below 2^53. */
-export function w64(b: Uint8Array, o: number, v: number): void {
-  const hi = Math.floor(v / 4294967296);
-  w32(b, o, v - hi * 4294967296);
-  w32(b, o + 4, hi);
-}
-
-export function r64(b: Uint8Array, o: number): number {
-  return r32(b, o + 4) * 4294967296 + r32(b, o);
+  /** Nanoseconds since the Unix epoch (≈ 1.8e18, past 2^53: exact only as a bigint). */
+  readonly createdNs: bigint;
 }
 
 export function encodeLogHeader(h: LogHeader): Uint8Array {
@@ -82,12 +63,12 @@ export function encodeLogHeader(h: LogHeader): Uint8Array {
   b[9] = h.version >> 8;
   b[10] = 0x02; // 0x0102 little-endian
   b[11] = 0x01;
-  w32(b, 12, LOG_HEADER_BYTES);
-  w32(b, 16, h.segment);
-  w32(b, 20, h.flags);
-  w64(b, 24, h.firstSeq);
-  w64(b, 32, h.createdNs);
-  w32(b, 60, crc32(b, 0, 60));
+  w32le(b, 12, LOG_HEADER_BYTES);
+  w32le(b, 16, h.segment);
+  w32le(b, 20, h.flags);
+  w64leNumber(b, 24, h.firstSeq);
+  w64le(b, 32, h.createdNs);
+  w32le(b, 60, crc32(b, 0, 60));
   return b;
 }
 
@@ -96,12 +77,17 @@ export function decodeLogHeader(b: Uint8Array): LogHeader {
   for (let i = 0; i < 8; i++) {
     if (b[i] !== LOG_MAGIC[i]) throw new NetrrError('ERR_LOG_BAD_MAGIC', 'not a netrr log (bad magic)', { offset: 0 });
   }
-  if (crc32(b, 0, 60) !== r32(b, 60)) throw new NetrrError('ERR_LOG_BAD_HEADER', 'log header CRC mismatch', { offset: 0 });
-  const version = b[8]! | (b[9]! << 8);
+  if (crc32(b, 0, 60) !== u32le(b, 60)) throw new NetrrError('ERR_LOG_BAD_HEADER', 'log header CRC mismatch', { offset: 0 });
+  const r = new ByteReader(b, 8, LOG_HEADER_BYTES, 0, 'ERR_LOG_TRUNCATED');
+  const version = r.u16le();
   if (version !== LOG_VERSION) throw new NetrrError('ERR_LOG_BAD_VERSION', `unsupported log version ${version} (this netrr reads ${LOG_VERSION})`, { offset: 8 });
-  if (b[10] !== 0x02 || b[11] !== 0x01) throw new NetrrError('ERR_LOG_BAD_HEADER', 'log byte-order mark is not little-endian', { offset: 10 });
-  if (r32(b, 12) !== LOG_HEADER_BYTES) throw new NetrrError('ERR_LOG_BAD_HEADER', `unexpected header length ${r32(b, 12)}`, { offset: 12 });
-  return { version, segment: r32(b, 16), flags: r32(b, 20), firstSeq: r64(b, 24), createdNs: r64(b, 32) };
+  if (r.u16le() !== 0x0102) throw new NetrrError('ERR_LOG_BAD_HEADER', 'log byte-order mark is not little-endian', { offset: 10 });
+  const headerBytes = r.u32le();
+  if (headerBytes !== LOG_HEADER_BYTES) throw new NetrrError('ERR_LOG_BAD_HEADER', `unexpected header length ${headerBytes}`, { offset: 12 });
+  const segment = r.u32le();
+  const flags = r.u32le();
+  const firstSeq = r.u64leNumber('first sequence number');
+  return { version, segment, flags, firstSeq, createdNs: r.u64le() };
 }
 
 /** Total bytes a record with this payload occupies. */
@@ -109,29 +95,32 @@ export function recordBytes(payloadLength: number): number {
   return RECORD_HEADER_BYTES + payloadLength;
 }
 
-/** Encodes one record at target[o]; returns the offset after it. The caller reserves recordBytes(payload.length). */
-export function encodeRecordAt(
-  target: Uint8Array,
-  o: number,
-  type: number,
-  port: number,
-  direction: number,
-  flags: number,
-  seq: number,
-  tsNs: number,
-  payload: Uint8Array,
-): number {
-  const len = RECORD_FIXED_AFTER_LEN + payload.length;
-  w32(target, o, len);
-  target[o + 8] = type;
-  target[o + 9] = port;
-  target[o + 10] = direction;
-  target[o + 11] = flags;
-  w64(target, o + 12, seq);
-  w64(target, o + 20, tsNs);
-  target.set(payload, o + RECORD_HEADER_BYTES);
+/** The fields of a record to encode (one object, reused by writers). */
+export interface RecordFields {
+  type: number;
+  port: number;
+  direction: number;
+  flags: number;
+  /** Below 2^53. */
+  seq: number;
+  /** Nanoseconds since the segment's `created`; below 2^53 (104 days). */
+  tsNs: number;
+  payload: Uint8Array;
+}
+
+/** Encodes one record at target[o]; returns the offset after it. The caller reserves recordBytes(r.payload.length). */
+export function encodeRecordAt(target: Uint8Array, o: number, r: RecordFields): number {
+  const len = RECORD_FIXED_AFTER_LEN + r.payload.length;
+  w32le(target, o, len);
+  target[o + 8] = r.type;
+  target[o + 9] = r.port;
+  target[o + 10] = r.direction;
+  target[o + 11] = r.flags;
+  w64leNumber(target, o + 12, r.seq);
+  w64leNumber(target, o + 20, r.tsNs);
+  target.set(r.payload, o + RECORD_HEADER_BYTES);
   const end = o + 4 + len;
-  w32(target, o + 4, crc32(target, o + 8, end, crc32(target, o, o + 4)));
+  w32le(target, o + 4, crc32(target, o + 8, end, crc32(target, o, o + 4)));
   return end;
 }
 
@@ -161,20 +150,21 @@ const FOOTER_PAYLOAD_BYTES = 6 * 8 + 4;
 
 export function encodeFooterPayload(f: LogFooter): Uint8Array {
   const b = new Uint8Array(FOOTER_PAYLOAD_BYTES);
-  w64(b, 0, f.records);
-  w64(b, 8, f.firstSeq);
-  w64(b, 16, f.lastSeq);
-  w64(b, 24, f.firstTsNs);
-  w64(b, 32, f.lastTsNs);
-  w64(b, 40, f.indexOffset);
+  w64leNumber(b, 0, f.records);
+  w64leNumber(b, 8, f.firstSeq);
+  w64leNumber(b, 16, f.lastSeq);
+  w64leNumber(b, 24, f.firstTsNs);
+  w64leNumber(b, 32, f.lastTsNs);
+  w64leNumber(b, 40, f.indexOffset);
   // Last 4 bytes of the file: the footer record's total size, to find it from the end.
-  w32(b, 48, recordBytes(FOOTER_PAYLOAD_BYTES));
+  w32le(b, 48, recordBytes(FOOTER_PAYLOAD_BYTES));
   return b;
 }
 
 export function decodeFooterPayload(p: Uint8Array): LogFooter {
   if (p.length !== FOOTER_PAYLOAD_BYTES) throw new NetrrError('ERR_LOG_BAD_RECORD', `footer payload of ${p.length} bytes (expected ${FOOTER_PAYLOAD_BYTES})`);
-  return { records: r64(p, 0), firstSeq: r64(p, 8), lastSeq: r64(p, 16), firstTsNs: r64(p, 24), lastTsNs: r64(p, 32), indexOffset: r64(p, 40) };
+  const r = new ByteReader(p, 0, p.length, 0, 'ERR_LOG_BAD_RECORD');
+  return { records: r.u64leNumber(), firstSeq: r.u64leNumber(), lastSeq: r.u64leNumber(), firstTsNs: r.u64leNumber(), lastTsNs: r.u64leNumber(), indexOffset: r.u64leNumber() };
 }
 
 /** Bytes of a footer record (for readers seeking from the end). */
@@ -183,15 +173,16 @@ export const FOOTER_RECORD_BYTES = recordBytes(FOOTER_PAYLOAD_BYTES);
 export function encodeIndexPayload(entries: readonly (readonly [number, number])[]): Uint8Array {
   const b = new Uint8Array(entries.length * 16);
   entries.forEach(([seq, off], i) => {
-    w64(b, i * 16, seq);
-    w64(b, i * 16 + 8, off);
+    w64leNumber(b, i * 16, seq);
+    w64leNumber(b, i * 16 + 8, off);
   });
   return b;
 }
 
 export function decodeIndexPayload(p: Uint8Array): [number, number][] {
   const out: [number, number][] = [];
-  for (let o = 0; o + 16 <= p.length; o += 16) out.push([r64(p, o), r64(p, o + 8)]);
+  const r = new ByteReader(p, 0, p.length - (p.length % 16), 0, 'ERR_LOG_BAD_RECORD');
+  while (r.remaining > 0) out.push([r.u64leNumber('index sequence number'), r.u64leNumber('index offset')]);
   return out;
 }
 
@@ -203,6 +194,7 @@ export function decodeIndexPayload(p: Uint8Array): [number, number][] {
  */
 export class LogParser {
   readonly record = new LogRecord();
+  readonly #reader = new ByteReader(new Uint8Array(0), 0, 0, 0, 'ERR_LOG_BAD_RECORD');
   needBytes = RECORD_HEADER_BYTES;
   records = 0;
   /** File offset just after the last good record. */
@@ -219,7 +211,7 @@ export class LogParser {
     const r = this.record;
     let pos = start;
     while (end - pos >= 4) {
-      const len = r32(b, pos);
+      const len = u32le(b, pos);
       if (len < RECORD_FIXED_AFTER_LEN || len - RECORD_FIXED_AFTER_LEN > LOG_MAX_PAYLOAD_BYTES) {
         throw new NetrrError('ERR_LOG_BAD_RECORD', `record at offset ${this.#offset} has impossible length ${len}`, { offset: this.#offset });
       }
@@ -228,16 +220,18 @@ export class LogParser {
         this.needBytes = total;
         return pos;
       }
-      if (crc32(b, pos + 8, pos + total, crc32(b, pos, pos + 4)) !== r32(b, pos + 4)) {
+      if (crc32(b, pos + 8, pos + total, crc32(b, pos, pos + 4)) !== u32le(b, pos + 4)) {
         throw new NetrrError('ERR_LOG_BAD_RECORD', `record at offset ${this.#offset} fails its CRC`, { offset: this.#offset });
       }
-      r.type = b[pos + 8]!;
-      r.port = b[pos + 9]!;
-      r.direction = b[pos + 10]!;
-      r.flags = b[pos + 11]!;
-      r.seq = r64(b, pos + 12);
-      r.tsNs = r64(b, pos + 20);
-      r.payload = b.subarray(pos + RECORD_HEADER_BYTES, pos + total);
+      // The CRC passed, so the fixed fields are there; the reader still checks.
+      const f = this.#reader.reset(b, pos + 8, pos + total, this.#offset - pos);
+      r.type = f.u8();
+      r.port = f.u8();
+      r.direction = f.u8();
+      r.flags = f.u8();
+      r.seq = f.u64leNumber('sequence number');
+      r.tsNs = f.u64leNumber('timestamp');
+      r.payload = f.bytes(f.remaining);
       r.offset = this.#offset;
       pos += total;
       this.#offset += total;

@@ -9,6 +9,7 @@
 // into a buffer of exactly its size). Pending data is never re-concatenated.
 
 import { NetrrError } from '../errors.ts';
+import { u32be, w32be } from './bytes.ts';
 
 /** QEMU's NET_BUFSIZE = 4096 + 65536: the largest payload any QEMU reader accepts. */
 export const NET_BUFSIZE_BYTES = 69632;
@@ -109,7 +110,7 @@ export class FrameDecoder {
       // Fast path: a whole be32 field inside this chunk.
       let value: number;
       if (this.#fieldBytes === 0 && end - pos >= 4) {
-        value = ((chunk[pos]! << 24) | (chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!) >>> 0;
+        value = u32be(chunk, pos);
         pos += 4;
       } else {
         this.#fieldValue = ((this.#fieldValue << 8) | chunk[pos]!) >>> 0;
@@ -204,14 +205,6 @@ export function recordWireBytes(frameLength: number, vnetHdr: boolean): number {
   return frameLength + (vnetHdr ? 8 : 4);
 }
 
-/** Writes a be32 without a DataView (hot path). */
-export function writeU32BE(target: Uint8Array, offset: number, value: number): void {
-  target[offset] = value >>> 24;
-  target[offset + 1] = (value >>> 16) & 0xff;
-  target[offset + 2] = (value >>> 8) & 0xff;
-  target[offset + 3] = value & 0xff;
-}
-
 /**
  * Encodes one record into `target` at `offset`; returns the offset after it.
  * `vnetHdrLen` is written only when `vnetHdr` is set. The caller guarantees
@@ -224,10 +217,10 @@ export function encodeRecordInto(
   vnetHdr: boolean,
   vnetHdrLen: number,
 ): number {
-  writeU32BE(target, offset, frame.length);
+  w32be(target, offset, frame.length);
   offset += 4;
   if (vnetHdr) {
-    writeU32BE(target, offset, vnetHdrLen);
+    w32be(target, offset, vnetHdrLen);
     offset += 4;
   }
   target.set(frame, offset);

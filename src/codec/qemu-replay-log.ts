@@ -7,6 +7,8 @@
 // exit, so a killed recording has a zero header: reported, not misread.
 
 import { NetrrError } from '../errors.ts';
+import { ByteReader } from './byte-reader.ts';
+import { u32be, u64be } from './bytes.ts';
 
 export const QEMU_LOG_HEADER_BYTES = 12;
 export const REPLAY_VERSION_7_1 = 0xe0200c;
@@ -41,17 +43,9 @@ export interface QemuLogHeader {
   readonly version: number;
 }
 
-function be32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-function be64(b: Uint8Array, o: number): number {
-  return be32(b, o) * 4294967296 + be32(b, o + 4);
-}
-
 export function parseQemuLogHeader(b: Uint8Array, assumeVersion?: number): QemuLogHeader {
   if (b.length < QEMU_LOG_HEADER_BYTES) throw new NetrrError('ERR_QEMU_LOG_TRUNCATED', `a QEMU replay log starts with ${QEMU_LOG_HEADER_BYTES} header bytes; this file has ${b.length}`, { offset: 0 });
-  let version = be32(b, 0);
+  let version = new ByteReader(b, 0, b.length, 0, 'ERR_QEMU_LOG_TRUNCATED').u32be('replay log version');
   if (version === 0) {
     if (assumeVersion === undefined) {
       throw new NetrrError(
@@ -79,6 +73,8 @@ export class QemuEvent {
   offset = 0;
   /** INSTRUCTION: count; CLOCK_*: value; ASYNC_BH/BLOCK: id; CHAR_WRITE: result; RANDOM: ret. */
   value = 0;
+  /** The exact value of a 64-bit field (CLOCK_HOST is ns since 1970, past 2^53); 0n otherwise. */
+  wide = 0n;
   /** ASYNC_NET: filter-replay index; ASYNC_CHAR_READ: chardev index. */
   index = 0;
   /** ASYNC_NET: packet flags. */
@@ -141,6 +137,7 @@ export class QemuLogParser {
     e.offset = this.#offset;
     e.icount = this.icount;
     e.value = 0;
+    e.wide = 0n;
     e.index = 0;
     e.flags = 0;
     if (id === EV_INSTRUCTION) {
@@ -149,14 +146,14 @@ export class QemuLogParser {
         this.needBytes = 5;
         return MORE;
       }
-      e.value = be32(b, p);
+      e.value = u32be(b, p);
       return p + 4;
     }
     if (e.data.length !== 0) e.data = b.subarray(0, 0);
     const need = (n: number): boolean => this.#need(p, n, end, from);
     const array = (): number => {
       if (!need(4)) return MORE;
-      const len = be32(b, p);
+      const len = u32be(b, p);
       if (len > 64 * 1024 * 1024) throw new NetrrError('ERR_QEMU_LOG_BAD_EVENT', `event ${EVENT_NAMES[id]} at offset ${e.offset} claims a ${len}-byte array`, { offset: e.offset });
       if (!need(4 + len)) return MORE;
       e.data = b.subarray(p + 4, p + 4 + len);
@@ -170,17 +167,18 @@ export class QemuLogParser {
       case 28: // CLOCK_HOST
       case 29: // CLOCK_VIRTUAL_RT
         if (!need(8)) return MORE;
-        e.value = be64(b, p);
+        e.wide = u64be(b, p);
+        e.value = Number(e.wide);
         return p + 8;
       case 5: {
         // ASYNC_INPUT (replay-input.c): dword kind; key: dword key kind, then qword+byte (number) or dword+byte (qcode);
         // btn: dword+byte; rel/abs: dword+qword.
         if (!need(4)) return MORE;
-        const kind = be32(b, p);
+        const kind = u32be(b, p);
         p += 4;
         if (kind === 0) {
           if (!need(4)) return MORE;
-          const kk = be32(b, p);
+          const kk = u32be(b, p);
           p += 4;
           const n = kk === 0 ? 9 : 5;
           if (!need(n)) return MORE;
@@ -200,25 +198,25 @@ export class QemuLogParser {
       case EV_ASYNC_NET: // byte filter index, dword flags, array (frame)
         if (!need(5)) return MORE;
         e.index = b[p]!;
-        e.flags = be32(b, p + 1);
+        e.flags = u32be(b, p + 1);
         p += 5;
         return array();
       case 22: // CHAR_WRITE: dword result, dword offset
         if (!need(8)) return MORE;
-        e.value = be32(b, p);
+        e.value = u32be(b, p);
         return p + 8;
       case 23: // CHAR_READ_ALL: array
         return array();
       case 24: // CHAR_READ_ALL_ERROR: dword
       case 25: // AUDIO_OUT: dword
         if (!need(4)) return MORE;
-        e.value = be32(b, p);
+        e.value = u32be(b, p);
         return p + 4;
       case 26: {
         // AUDIO_IN — 0xe0200c: qword recorded, qword wpos, recorded × 2 qwords; 0xe0200d: qword n, n × 2 qwords.
         const head = this.version === REPLAY_VERSION_7_1 ? 16 : 8;
         if (!need(head)) return MORE;
-        const n = be64(b, p);
+        const n = Number(u64be(b, p));
         if (n > 16 * 1024 * 1024) throw new NetrrError('ERR_QEMU_LOG_BAD_EVENT', `AUDIO_IN at offset ${e.offset} claims ${n} samples`, { offset: e.offset });
         if (!need(head + n * 16)) return MORE;
         e.value = n;
@@ -226,7 +224,7 @@ export class QemuLogParser {
       }
       case 27: // RANDOM: dword ret + array
         if (!need(4)) return MORE;
-        e.value = be32(b, p);
+        e.value = u32be(b, p);
         p += 4;
         return array();
       default:

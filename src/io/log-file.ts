@@ -118,7 +118,7 @@ export async function repairSegment(scan: SegmentScan): Promise<void> {
       indexOffset: 0,
     });
     const rec = new Uint8Array(recordBytes(payload.length));
-    encodeRecordAt(rec, 0, REC_FOOTER, 0, 0, 0, Math.max(0, scan.lastSeq), 0, payload);
+    encodeRecordAt(rec, 0, { type: REC_FOOTER, port: 0, direction: 0, flags: 0, seq: Math.max(0, scan.lastSeq), tsNs: 0, payload });
     await fh.write(rec, 0, rec.length, scan.goodEnd);
     await fh.datasync();
   } finally {

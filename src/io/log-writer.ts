@@ -24,10 +24,13 @@ import {
   encodeIndexPayload,
   encodeLogHeader,
   encodeRecordAt,
+  type RecordFields,
   recordBytes,
 } from '../codec/netrr-log.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { OutputBuffer } from '../pcap/output-buffer.ts';
+
+const EMPTY = new Uint8Array(0);
 
 export type SyncPolicy = { readonly kind: 'none' } | { readonly kind: 'always' } | { readonly kind: 'interval'; readonly ms: number };
 
@@ -92,6 +95,8 @@ export class LogWriter {
   #clock: Clock;
   #fh: FileHandle | null = null;
   #out = new OutputBuffer();
+  /** Reused for every frame record (no object per frame). */
+  readonly #record: RecordFields = { type: REC_FRAME, port: 0, direction: 0, flags: 0, seq: 0, tsNs: 0, payload: EMPTY };
   #chain: Promise<void> = Promise.resolve();
   #inFlight = 0;
   #scheduled = false;
@@ -148,7 +153,7 @@ export class LogWriter {
     this.#segFirstTs = -1;
     this.#segLastSeq = -1;
     this.#index = [];
-    const h = encodeLogHeader({ version: LOG_VERSION, segment: this.#segment, flags: 0, firstSeq: this.#seq, createdNs: Math.round(this.#segCreatedMs * 1e6) });
+    const h = encodeLogHeader({ version: LOG_VERSION, segment: this.#segment, flags: 0, firstSeq: this.#seq, createdNs: BigInt(Math.round(this.#segCreatedMs * 1e3)) * 1000n });
     const o = this.#out.reserve(h.length);
     this.#out.buf.set(h, o);
     this.#out.fill += h.length;
@@ -173,7 +178,16 @@ export class LogWriter {
     const seq = this.#seq++;
     if (this.#segRecords % INDEX_EVERY === 0) this.#index.push([seq, this.#segFill]);
     const o = this.#out.reserve(size);
-    this.#out.fill = encodeRecordAt(this.#out.buf, o, REC_FRAME, port, direction, flags, seq, ts, frame);
+    const r = this.#record;
+    r.type = REC_FRAME;
+    r.port = port;
+    r.direction = direction;
+    r.flags = flags;
+    r.seq = seq;
+    r.tsNs = ts;
+    r.payload = frame;
+    this.#out.fill = encodeRecordAt(this.#out.buf, o, r);
+    r.payload = EMPTY;
     this.#segFill += size;
     this.#segRecords++;
     if (this.#segFirstTs < 0) this.#segFirstTs = ts;
@@ -212,7 +226,7 @@ export class LogWriter {
     const indexOffset = this.#segFill;
     const idx = encodeIndexPayload(this.#index);
     let o = this.#out.reserve(recordBytes(idx.length));
-    this.#out.fill = encodeRecordAt(this.#out.buf, o, REC_INDEX, 0, 0, 0, this.#segLastSeq < 0 ? 0 : this.#segLastSeq, 0, idx);
+    this.#out.fill = encodeRecordAt(this.#out.buf, o, { type: REC_INDEX, port: 0, direction: 0, flags: 0, seq: Math.max(0, this.#segLastSeq), tsNs: 0, payload: idx });
     this.#segFill += recordBytes(idx.length);
     const footer = encodeFooterPayload({
       records: this.#segRecords,
@@ -223,7 +237,7 @@ export class LogWriter {
       indexOffset,
     });
     o = this.#out.reserve(recordBytes(footer.length));
-    this.#out.fill = encodeRecordAt(this.#out.buf, o, REC_FOOTER, 0, 0, 0, this.#segLastSeq < 0 ? 0 : this.#segLastSeq, 0, footer);
+    this.#out.fill = encodeRecordAt(this.#out.buf, o, { type: REC_FOOTER, port: 0, direction: 0, flags: 0, seq: Math.max(0, this.#segLastSeq), tsNs: 0, payload: footer });
     this.#segFill += recordBytes(footer.length);
   }
 

@@ -1,7 +1,8 @@
 // ARP (RFC 826). Address offsets follow from l3Offset, hardware and protocol
 // address lengths; for Ethernet/IPv4 they are 8, 14, 18 and 24.
 
-import { L3_ARP, type PacketView, u16 } from './packet-view.ts';
+import {L3_ARP, type PacketView } from './packet-view.ts';
+import { u16be } from '../codec/bytes.ts';
 
 export const ARP_FIXED_BYTES = 8;
 export const ARP_OP_REQUEST = 1;
@@ -14,7 +15,7 @@ export function decodeArp(v: PacketView, off: number): void {
   v.l3Offset = off;
   const hlen = b[off + 4]!;
   const plen = b[off + 5]!;
-  v.arpOp = u16(b, off + 6);
+  v.arpOp = u16be(b, off + 6);
   const need = ARP_FIXED_BYTES + 2 * (hlen + plen);
   if (v.length - off < need) return v.fail('arp-truncated', true);
   v.ipHeaderLen = need;

@@ -5,6 +5,7 @@
 // ports so that concurrent pings are separate flows, other ICMP uses 0.
 
 import { L3_IPV4, L3_IPV6, type PacketView, IPPROTO_ICMP, IPPROTO_ICMPV6 } from './packet-view.ts';
+import { u16be } from '../codec/bytes.ts';
 
 export class FlowKey {
   /** 4 or 6; 0 when the packet has no IP layer. */
@@ -51,7 +52,7 @@ function formatV4(a: Uint8Array): string {
 }
 
 function formatV6(a: Uint8Array): string {
-  return `[${Array.from({ length: 8 }, (_, i) => ((a[2 * i]! << 8) | a[2 * i + 1]!).toString(16)).join(':')}]`;
+  return `[${Array.from({ length: 8 }, (_, i) => u16be(a, 2 * i).toString(16)).join(':')}]`;
 }
 
 /** Compares (addr, port) of source vs destination in the frame: <0 when source sorts first. */

@@ -1,6 +1,8 @@
 // Text forms of addresses, matching what tshark prints (lower-case hex,
 // RFC 5952 zero compression, BIND-style embedded IPv4 for ::ffff:a.b.c.d).
 
+import { u16be } from '../codec/bytes.ts';
+
 export function formatMac(b: Uint8Array, o: number): string {
   let s = '';
   for (let i = 0; i < 6; i++) {
@@ -16,7 +18,7 @@ export function formatIpv4(b: Uint8Array, o: number): string {
 
 export function formatIpv6(b: Uint8Array, o: number): string {
   const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!);
+  for (let i = 0; i < 8; i++) w.push(u16be(b, o + 2 * i));
   // Longest run of zero words (first one wins ties), used only if ≥ 2 long.
   let bestBase = -1;
   let bestLen = 0;

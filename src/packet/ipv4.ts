@@ -1,7 +1,8 @@
 // IPv4 header (RFC 791). Options are bounded by IHL and not interpreted.
 
 import { decodeL4 } from './l4.ts';
-import { L3_IPV4, type PacketView, u16 } from './packet-view.ts';
+import {L3_IPV4, type PacketView } from './packet-view.ts';
+import { u16be } from '../codec/bytes.ts';
 
 export const IPV4_MIN_HEADER_BYTES = 20;
 const FLAG_DF = 0x4000;
@@ -18,16 +19,16 @@ export function decodeIpv4(v: PacketView, off: number): void {
   const hl = (b[off]! & 0x0f) * 4;
   v.ipHeaderLen = hl;
   v.ipTos = b[off + 1]!;
-  const total = u16(b, off + 2);
+  const total = u16be(b, off + 2);
   v.ipTotalLen = total;
-  v.ipId = u16(b, off + 4);
-  const ff = u16(b, off + 6);
+  v.ipId = u16be(b, off + 4);
+  const ff = u16be(b, off + 6);
   v.ipDf = (ff & FLAG_DF) !== 0;
   v.ipMf = (ff & FLAG_MF) !== 0;
   v.ipFragOffset = (ff & FRAG_OFFSET_MASK) * 8;
   v.ipTtl = b[off + 8]!;
   v.ipProto = b[off + 9]!;
-  v.ipChecksum = u16(b, off + 10);
+  v.ipChecksum = u16be(b, off + 10);
   v.ipSrcOffset = off + 12;
   v.ipDstOffset = off + 16;
   if (hl < IPV4_MIN_HEADER_BYTES) return v.fail('ipv4-bad-header-length');

@@ -2,7 +2,8 @@
 // fragment header (§4.5) and AH (RFC 4302, length in 4-byte units).
 
 import { decodeL4 } from './l4.ts';
-import { L3_IPV6, type PacketView, u16, u32 } from './packet-view.ts';
+import {L3_IPV6, type PacketView } from './packet-view.ts';
+import { u16be, u32be } from '../codec/bytes.ts';
 
 export const IPV6_HEADER_BYTES = 40;
 export const IPPROTO_HOPOPTS = 0;
@@ -36,10 +37,10 @@ export function decodeIpv6(v: PacketView, off: number): void {
   v.l3 = L3_IPV6;
   v.l3Offset = off;
   v.ipHeaderLen = IPV6_HEADER_BYTES;
-  const w0 = u32(b, off);
+  const w0 = u32be(b, off);
   v.ipTos = (w0 >>> 20) & 0xff;
   v.ipFlowLabel = w0 & 0xfffff;
-  const plen = u16(b, off + 4);
+  const plen = u16be(b, off + 4);
   let nh = b[off + 6]!;
   v.ip6FirstNextHeader = nh;
   v.ipTtl = b[off + 7]!;
@@ -68,13 +69,13 @@ export function decodeIpv6(v: PacketView, off: number): void {
       let hlen: number;
       if (nh === IPPROTO_FRAGMENT) {
         hlen = 8;
-        const fo = u16(b, pos + 2);
+        const fo = u16be(b, pos + 2);
         v.ip6HasFragHeader = true;
         v.ip6FragHeaderOffset = pos;
         v.ip6FragPrevNhOffset = nhField;
         v.ipFragOffset = fo & 0xfff8;
         v.ipMf = (fo & 1) !== 0;
-        v.ip6FragId = u32(b, pos + 4);
+        v.ip6FragId = u32be(b, pos + 4);
         if (v.ipFragOffset !== 0) fragmentTail = true;
       } else if (nh === IPPROTO_AH) {
         hlen = (b[pos + 1]! + 2) * 4;

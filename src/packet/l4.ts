@@ -2,7 +2,8 @@
 // about (MSS, window scale RFC 7323, SACK RFC 2018, timestamps RFC 7323),
 // UDP (RFC 768), ICMP (RFC 792) and ICMPv6 (RFC 4443).
 
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, type PacketView, u16, u32 } from './packet-view.ts';
+import {IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, type PacketView } from './packet-view.ts';
+import { u16be, u32be } from '../codec/bytes.ts';
 
 export const TCP_MIN_HEADER_BYTES = 20;
 export const UDP_HEADER_BYTES = 8;
@@ -42,15 +43,15 @@ export function decodeL4(v: PacketView, proto: number, off: number, end: number)
 function decodeTcp(v: PacketView, off: number, end: number): void {
   const b = v.buf;
   if (end - off < TCP_MIN_HEADER_BYTES) return v.fail('tcp-truncated', true);
-  v.srcPort = u16(b, off);
-  v.dstPort = u16(b, off + 2);
-  v.tcpSeq = u32(b, off + 4);
-  v.tcpAck = u32(b, off + 8);
-  const w = u16(b, off + 12);
+  v.srcPort = u16be(b, off);
+  v.dstPort = u16be(b, off + 2);
+  v.tcpSeq = u32be(b, off + 4);
+  v.tcpAck = u32be(b, off + 8);
+  const w = u16be(b, off + 12);
   v.tcpFlags = w & 0x0fff;
-  v.tcpWindow = u16(b, off + 14);
-  v.l4Checksum = u16(b, off + 16);
-  v.tcpUrgent = u16(b, off + 18);
+  v.tcpWindow = u16be(b, off + 14);
+  v.l4Checksum = u16be(b, off + 16);
+  v.tcpUrgent = u16be(b, off + 18);
   const hl = (w >>> 12) * 4;
   v.l4HeaderLen = hl;
   if (hl < TCP_MIN_HEADER_BYTES) return v.fail('tcp-bad-header-length');
@@ -72,14 +73,14 @@ function decodeTcpOptions(v: PacketView, pos: number, end: number): void {
     if (end - pos < 2) return v.fail('tcp-bad-option');
     const len = b[pos + 1]!;
     if (len < 2 || end - pos < len) return v.fail('tcp-bad-option');
-    if (kind === TCPOPT_MSS && len === 4) v.tcpMss = u16(b, pos + 2);
+    if (kind === TCPOPT_MSS && len === 4) v.tcpMss = u16be(b, pos + 2);
     else if (kind === TCPOPT_WSCALE && len === 3) v.tcpWscale = b[pos + 2]!;
     else if (kind === TCPOPT_SACK_PERMITTED && len === 2) v.tcpSackPermitted = true;
     else if (kind === TCPOPT_SACK && (len - 2) % 8 === 0) v.tcpSackBlocks = (len - 2) / 8;
     else if (kind === TCPOPT_TIMESTAMP && len === 10) {
       v.tcpHasTimestamp = true;
-      v.tcpTsVal = u32(b, pos + 2);
-      v.tcpTsEcr = u32(b, pos + 6);
+      v.tcpTsVal = u32be(b, pos + 2);
+      v.tcpTsEcr = u32be(b, pos + 6);
     }
     pos += len;
   }
@@ -88,11 +89,11 @@ function decodeTcpOptions(v: PacketView, pos: number, end: number): void {
 function decodeUdp(v: PacketView, off: number, end: number): void {
   const b = v.buf;
   if (end - off < UDP_HEADER_BYTES) return v.fail('udp-truncated', true);
-  v.srcPort = u16(b, off);
-  v.dstPort = u16(b, off + 2);
-  const len = u16(b, off + 4);
+  v.srcPort = u16be(b, off);
+  v.dstPort = u16be(b, off + 2);
+  const len = u16be(b, off + 4);
   v.udpLength = len;
-  v.l4Checksum = u16(b, off + 6);
+  v.l4Checksum = u16be(b, off + 6);
   v.l4HeaderLen = UDP_HEADER_BYTES;
   v.payloadOffset = off + UDP_HEADER_BYTES;
   // Length 0 appears with IPv6 jumbograms (RFC 2675) and GSO: use the IP end.
@@ -115,14 +116,14 @@ function decodeIcmp(v: PacketView, proto: number, off: number, end: number): voi
   const type = b[off]!;
   v.icmpType = type;
   v.icmpCode = b[off + 1]!;
-  v.l4Checksum = u16(b, off + 2);
+  v.l4Checksum = u16be(b, off + 2);
   v.l4HeaderLen = ICMP_MIN_HEADER_BYTES;
   const echo =
     proto === IPPROTO_ICMP
       ? type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY
       : type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY;
   if (echo && end - off >= 8) {
-    v.icmpId = u16(b, off + 4);
+    v.icmpId = u16be(b, off + 4);
     v.l4HeaderLen = 8;
   }
   v.payloadOffset = off + v.l4HeaderLen;

@@ -4,20 +4,8 @@
 import { decodeArp } from './arp.ts';
 import { decodeIpv4 } from './ipv4.ts';
 import { decodeIpv6 } from './ipv6.ts';
-import {
-  LINKTYPE_ETHERNET,
-  LINKTYPE_IPV4,
-  LINKTYPE_IPV6,
-  LINKTYPE_LINUX_SLL,
-  LINKTYPE_LOOP,
-  LINKTYPE_NULL,
-  LINKTYPE_RAW,
-  MAX_VLAN_TAGS,
-  type PacketView,
-  u16,
-  u32,
-  u32le,
-} from './packet-view.ts';
+import {LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW, MAX_VLAN_TAGS, type PacketView,  } from './packet-view.ts';
+import { u16be, u32be, u32le } from '../codec/bytes.ts';
 import { decodeVnetHeader } from './vnet-header.ts';
 
 export const ETH_HEADER_BYTES = 14;
@@ -68,7 +56,7 @@ export function decodeLink(v: PacketView, vnetHdrLen: number): void {
       return;
     case LINKTYPE_LINUX_SLL:
       if (v.length - off < SLL_HEADER_BYTES) return v.fail('sll-truncated', true);
-      dispatchEtherType(v, u16(v.buf, off + 14), off + SLL_HEADER_BYTES);
+      dispatchEtherType(v, u16be(v.buf, off + 14), off + SLL_HEADER_BYTES);
       return;
     default:
       return; // passed through undecoded
@@ -80,18 +68,18 @@ function decodeEthernet(v: PacketView, off: number): void {
   if (v.length - off < ETH_HEADER_BYTES) return v.fail('ethernet-truncated', true);
   v.hasEthernet = true;
   let pos = off + 12;
-  let type = u16(b, pos);
+  let type = u16be(b, pos);
   pos += 2;
   while (isVlanTpid(type)) {
     if (v.length - pos < 4) return v.fail('vlan-truncated', true);
     if (v.vlanCount < MAX_VLAN_TAGS) {
       v.vlanTpid[v.vlanCount] = type;
-      v.vlanTci[v.vlanCount] = u16(b, pos);
+      v.vlanTci[v.vlanCount] = u16be(b, pos);
       v.vlanCount++;
     } else {
       return v.fail('too-many-vlan-tags');
     }
-    type = u16(b, pos + 2);
+    type = u16be(b, pos + 2);
     pos += 4;
   }
   if (type <= ETH_MAX_LENGTH_FIELD) {
@@ -125,7 +113,7 @@ function decodeRawIp(v: PacketView, off: number): void {
 function decodeNull(v: PacketView, off: number): void {
   if (v.length - off < NULL_HEADER_BYTES) return v.fail('loopback-truncated', true);
   // LINKTYPE_NULL is in the writer's byte order; LOOP is big-endian. Accept either.
-  const be = u32(v.buf, off);
+  const be = u32be(v.buf, off);
   const family = v.linkType === LINKTYPE_LOOP ? be : be < 0x10000 ? be : u32le(v.buf, off);
   const pos = off + NULL_HEADER_BYTES;
   if (family === AF_INET) {

@@ -3,7 +3,8 @@
 // Sizes: 10 (virtio_net_hdr), 12 (+num_buffers, or the v1 layout), 20 (+hash).
 // Fields are little-endian (virtio 1.0; legacy devices on x86 are LE as well).
 
-import { type PacketView, u16le, u32le } from './packet-view.ts';
+import {type PacketView } from './packet-view.ts';
+import { u16le, u32le } from '../codec/bytes.ts';
 
 export const VNET_HDR_BYTES = 10;
 export const VNET_HDR_MRG_BYTES = 12;

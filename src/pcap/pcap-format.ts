@@ -4,7 +4,7 @@
 // consumed, so a file reader can stream files larger than memory.
 
 import { NetrrError } from '../errors.ts';
-import { rd32 } from './byte-order.ts';
+import { u16, u32 } from '../codec/bytes.ts';
 import { type CaptureInterface, CaptureRecord } from './capture-record.ts';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
@@ -28,8 +28,8 @@ export interface PcapHeader {
 
 export function isPcapMagic(b: Uint8Array): boolean {
   if (b.length < 4) return false;
-  const be = rd32(b, 0, false);
-  const le = rd32(b, 0, true);
+  const be = u32(b, 0, false);
+  const le = u32(b, 0, true);
   return be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS || le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS;
 }
 
@@ -37,19 +37,19 @@ export function parsePcapHeader(b: Uint8Array): PcapHeader {
   if (b.length < PCAP_FILE_HEADER_BYTES) {
     throw new NetrrError('ERR_PCAP_TRUNCATED', `pcap file header needs 24 bytes, file has ${b.length}`, { offset: 0 });
   }
-  const be = rd32(b, 0, false);
+  const be = u32(b, 0, false);
   let le: boolean;
   if (be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS) le = false;
-  else if (rd32(b, 0, true) === PCAP_MAGIC_US || rd32(b, 0, true) === PCAP_MAGIC_NS) le = true;
+  else if (u32(b, 0, true) === PCAP_MAGIC_US || u32(b, 0, true) === PCAP_MAGIC_NS) le = true;
   else throw new NetrrError('ERR_PCAP_BAD_MAGIC', `not a pcap file (magic 0x${be.toString(16).padStart(8, '0')})`, { offset: 0 });
-  const magic = rd32(b, 0, le);
-  const lt = rd32(b, 20, le);
+  const magic = u32(b, 0, le);
+  const lt = u32(b, 20, le);
   return {
     littleEndian: le,
     nanosecond: magic === PCAP_MAGIC_NS,
-    versionMajor: le ? b[4]! | (b[5]! << 8) : (b[4]! << 8) | b[5]!,
-    versionMinor: le ? b[6]! | (b[7]! << 8) : (b[6]! << 8) | b[7]!,
-    snapLen: rd32(b, 16, le),
+    versionMajor: u16(b, 4, le),
+    versionMinor: u16(b, 6, le),
+    snapLen: u32(b, 16, le),
     // Bits 0-15 are the link type; bit 28 flags an FCS whose length is bits 29-31.
     linkType: lt & 0xffff,
     fcsBytes: lt & 0x10000000 ? ((lt >>> 29) & 7) * 2 : 0,
@@ -101,7 +101,7 @@ export class PcapRecordParser {
     const r = this.record;
     let pos = start;
     while (end - pos >= PCAP_RECORD_HEADER_BYTES) {
-      const incl = rd32(b, pos + 8, le);
+      const incl = u32(b, pos + 8, le);
       if (incl > PCAP_MAX_RECORD_BYTES) {
         throw new NetrrError(
           'ERR_PCAP_BAD_RECORD',
@@ -114,9 +114,9 @@ export class PcapRecordParser {
         this.needBytes = total;
         return pos;
       }
-      const frac = rd32(b, pos + 4, le);
+      const frac = u32(b, pos + 4, le);
       r.index = this.count++;
-      r.tsSec = rd32(b, pos, le);
+      r.tsSec = u32(b, pos, le);
       // Out-of-range fractions occur in hand-made files; carry them into seconds.
       if (ns) {
         r.tsSec += Math.floor(frac / 1e9);
@@ -126,7 +126,7 @@ export class PcapRecordParser {
         r.tsNsec = (frac % 1e6) * 1000;
       }
       r.capturedLength = incl;
-      r.originalLength = rd32(b, pos + 12, le);
+      r.originalLength = u32(b, pos + 12, le);
       r.data = b.subarray(pos + PCAP_RECORD_HEADER_BYTES, pos + total);
       pos += total;
       this.#fileOffset += total;

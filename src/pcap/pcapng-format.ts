@@ -4,7 +4,7 @@
 // Like the pcap parser, parse() consumes whole blocks from a window.
 
 import { NetrrError } from '../errors.ts';
-import { rd16, rd32 } from './byte-order.ts';
+import { u16, u32 } from '../codec/bytes.ts';
 import { type CaptureInterface, CaptureRecord } from './capture-record.ts';
 import { div64, divide64 } from './timestamp.ts';
 
@@ -55,7 +55,7 @@ export const PCAPNG_MAX_SECTION_COMMENTS = 64;
 
 
 export function isPcapngMagic(b: Uint8Array): boolean {
-  return b.length >= 4 && rd32(b, 0, false) === BT_SHB;
+  return b.length >= 4 && u32(b, 0, false) === BT_SHB;
 }
 
 /**
@@ -72,8 +72,8 @@ export function walkOptions(
 ): boolean {
   let pos = start;
   while (end - pos >= 4) {
-    const code = rd16(b, pos, le);
-    const len = rd16(b, pos + 2, le);
+    const code = u16(b, pos, le);
+    const len = u16(b, pos + 2, le);
     if (code === OPT_ENDOFOPT) return true;
     if (end - pos - 4 < len) return false;
     visit(code, b.subarray(pos + 4, pos + 4 + len));
@@ -139,7 +139,7 @@ export class PcapngParser {
   parse(b: Uint8Array, start: number, end: number, onRecord: (r: CaptureRecord) => void): number {
     let pos = start;
     while (end - pos >= 8) {
-      const type = rd32(b, pos, this.#le);
+      const type = u32(b, pos, this.#le);
       let le = this.#le;
       if (type === BT_SHB) {
         // The SHB's own byte order comes from its magic, which sits after the length.
@@ -147,16 +147,16 @@ export class PcapngParser {
           this.needBytes = 12;
           return pos;
         }
-        const bom = rd32(b, pos + 8, true);
+        const bom = u32(b, pos + 8, true);
         if (bom === BYTE_ORDER_MAGIC) le = true;
-        else if (rd32(b, pos + 8, false) === BYTE_ORDER_MAGIC) le = false;
+        else if (u32(b, pos + 8, false) === BYTE_ORDER_MAGIC) le = false;
         else this.#bad(`section header at offset ${this.#fileOffset} has no byte-order magic`);
       } else if (this.sectionCount === 0) {
         throw new NetrrError('ERR_PCAPNG_NO_SECTION', 'pcapng file does not start with a section header block', {
           offset: this.#fileOffset,
         });
       }
-      const total = rd32(b, pos + 4, le);
+      const total = u32(b, pos + 4, le);
       if (total < BLOCK_MIN_BYTES || total % 4 !== 0 || total > BLOCK_MAX_BYTES) {
         this.#bad(`block type 0x${type.toString(16)} at offset ${this.#fileOffset} has bad length ${total}`);
       }
@@ -164,7 +164,7 @@ export class PcapngParser {
         this.needBytes = total;
         return pos;
       }
-      if (rd32(b, pos + total - 4, le) !== total) {
+      if (u32(b, pos + total - 4, le) !== total) {
         this.#bad(`block at offset ${this.#fileOffset}: trailing length differs from leading length ${total}`);
       }
       this.#block(type, le, b, pos + 8, pos + total - 4, onRecord);
@@ -207,8 +207,8 @@ export class PcapngParser {
 
   #shb(le: boolean, b: Uint8Array, body: number, end: number): void {
     if (end - body < 16) this.#bad('section header block too short');
-    const major = rd16(b, body + 4, le);
-    const minor = rd16(b, body + 6, le);
+    const major = u16(b, body + 4, le);
+    const minor = u16(b, body + 6, le);
     if (major !== 1) this.#bad(`unsupported pcapng version ${major}.${minor}`);
     this.#le = le;
     this.#sectionIfaces = [];
@@ -248,8 +248,8 @@ export class PcapngParser {
         // High bit set: negative power of 2; else of 10 (§4.2 if_tsresol).
         tsUnitsPerSec = r & 0x80 ? 2 ** (r & 0x7f) : 10 ** r;
       } else if (code === IF_TSOFFSET && v.length >= 8) {
-        const hi = rd32(v, le ? 4 : 0, le) | 0;
-        const lo = rd32(v, le ? 0 : 4, le);
+        const hi = u32(v, le ? 4 : 0, le) | 0;
+        const lo = u32(v, le ? 0 : 4, le);
         tsOffsetSec = hi * 4294967296 + lo;
       } else if (code === IF_NAME) name = optionString(v);
       else if (code === IF_DESCRIPTION) description = optionString(v);
@@ -258,8 +258,8 @@ export class PcapngParser {
     if (!(tsUnitsPerSec >= 1 && tsUnitsPerSec <= 1e15)) this.#bad(`unsupported if_tsresol (${tsUnitsPerSec} units/s)`);
     const iface: CaptureInterface = {
       id: this.interfaceCount++,
-      linkType: rd16(b, body, le),
-      snapLen: rd32(b, body + 4, le),
+      linkType: u16(b, body, le),
+      snapLen: u32(b, body + 4, le),
       tsUnitsPerSec,
       tsOffsetSec,
       name,
@@ -324,14 +324,14 @@ export class PcapngParser {
       const le = this.#le;
       let pos = optStart;
       while (optEnd - pos >= 4) {
-        const code = rd16(b, pos, le);
-        const len = rd16(b, pos + 2, le);
+        const code = u16(b, pos, le);
+        const len = u16(b, pos + 2, le);
         if (code === OPT_ENDOFOPT) break;
         if (optEnd - pos - 4 < len) {
           this.badOptionLists++;
           break;
         }
-        if (code === EPB_FLAGS && len === 4) r.flags = rd32(b, pos + 4, le);
+        if (code === EPB_FLAGS && len === 4) r.flags = u32(b, pos + 4, le);
         pos += 4 + ((len + 3) & ~3);
       }
     }
@@ -341,13 +341,13 @@ export class PcapngParser {
   #epb(b: Uint8Array, body: number, end: number, onRecord: (r: CaptureRecord) => void): void {
     const le = this.#le;
     if (end - body < 20) this.#bad('enhanced packet block too short');
-    const iface = this.#iface(rd32(b, body, le));
-    const caplen = rd32(b, body + 12, le);
-    const origlen = rd32(b, body + 16, le);
+    const iface = this.#iface(u32(b, body, le));
+    const caplen = u32(b, body + 12, le);
+    const origlen = u32(b, body + 16, le);
     const data = body + 20;
     const padded = (caplen + 3) & ~3;
     if (caplen > end - data) this.#bad(`enhanced packet block at offset ${this.#fileOffset}: captured length ${caplen} exceeds the block`);
-    this.#setTime(iface, rd32(b, body + 4, le), rd32(b, body + 8, le));
+    this.#setTime(iface, u32(b, body + 4, le), u32(b, body + 8, le));
     const optStart = Math.min(data + padded, end);
     this.#emitPacket(iface, b, data, caplen, origlen, optStart, end, onRecord);
   }
@@ -356,7 +356,7 @@ export class PcapngParser {
     const le = this.#le;
     if (end - body < 4) this.#bad('simple packet block too short');
     const iface = this.#iface(0);
-    const origlen = rd32(b, body, le);
+    const origlen = u32(b, body, le);
     // Captured length = min(original length, snap length), bounded by the block (§4.4).
     let caplen = origlen;
     if (iface.snapLen !== 0 && caplen > iface.snapLen) caplen = iface.snapLen;
@@ -370,11 +370,11 @@ export class PcapngParser {
   #opb(b: Uint8Array, body: number, end: number, onRecord: (r: CaptureRecord) => void): void {
     const le = this.#le;
     if (end - body < 20) this.#bad('packet block too short');
-    const iface = this.#iface(rd16(b, body, le));
-    const caplen = rd32(b, body + 12, le);
-    const origlen = rd32(b, body + 16, le);
+    const iface = this.#iface(u16(b, body, le));
+    const caplen = u32(b, body + 12, le);
+    const origlen = u32(b, body + 16, le);
     if (caplen > end - body - 20) this.#bad(`packet block at offset ${this.#fileOffset}: captured length ${caplen} exceeds the block`);
-    this.#setTime(iface, rd32(b, body + 4, le), rd32(b, body + 8, le));
+    this.#setTime(iface, u32(b, body + 4, le), u32(b, body + 8, le));
     const optStart = Math.min(body + 20 + ((caplen + 3) & ~3), end);
     this.#emitPacket(iface, b, body + 20, caplen, origlen, optStart, end, onRecord);
   }
@@ -382,12 +382,12 @@ export class PcapngParser {
   #isb(b: Uint8Array, body: number, end: number): void {
     const le = this.#le;
     if (end - body < 12) this.#bad('interface statistics block too short');
-    const iface = this.#iface(rd32(b, body, le));
+    const iface = this.#iface(u32(b, body, le));
     const st: InterfaceStats = { received: undefined, dropped: undefined };
     const ok = walkOptions(b, body + 12, end, le, (code, v) => {
       if (v.length !== 8) return;
-      const hi = rd32(v, le ? 4 : 0, le);
-      const lo = rd32(v, le ? 0 : 4, le);
+      const hi = u32(v, le ? 4 : 0, le);
+      const lo = u32(v, le ? 0 : 4, le);
       const n = hi * 4294967296 + lo;
       if (code === ISB_IFRECV) st.received = n;
       else if (code === ISB_IFDROP) st.dropped = n;
@@ -409,12 +409,12 @@ export function readPacketOptions(options: Uint8Array, littleEndian: boolean): P
   const out: PacketOptions = { comments: [], custom: [], flags: undefined };
   walkOptions(options, 0, options.length, littleEndian, (code, v) => {
     if (code === OPT_COMMENT) out.comments.push(optionString(v));
-    else if (code === EPB_FLAGS && v.length === 4) out.flags = rd32(v, 0, littleEndian);
+    else if (code === EPB_FLAGS && v.length === 4) out.flags = u32(v, 0, littleEndian);
     else if (
       (code === OPT_CUSTOM_STRING || code === OPT_CUSTOM_BINARY || code === OPT_CUSTOM_STRING_NOCOPY || code === OPT_CUSTOM_BINARY_NOCOPY) &&
       v.length >= 4
     ) {
-      out.custom.push({ code, pen: rd32(v, 0, littleEndian), value: v.slice(4) });
+      out.custom.push({ code, pen: u32(v, 0, littleEndian), value: v.slice(4) });
     }
   });
   return out;

@@ -19,7 +19,7 @@
 // It rewrites in place: a filter that passed the frame on keeps no reference
 // to it (the filter contract; a mirror's port copies what it must queue).
 
-import { writeU32BE } from '../../codec/qemu-framing.ts';
+import { w32be } from '../../codec/bytes.ts';
 import { updateChecksum32 } from '../../packet/checksum.ts';
 import { FlowKey, fillFlowKey } from '../../packet/flow-key.ts';
 import { IPPROTO_TCP, L3_IPV4, LINKTYPE_ETHERNET, PacketView } from '../../packet/packet-view.ts';
@@ -147,7 +147,7 @@ export class RewriterFilter implements Filter {
     }
     const shift = dir === 'tx' ? this.#fromNetwork(conn, v.tcpFlags, v.tcpAck) : this.#fromGuest(conn, v.tcpFlags, v.tcpSeq);
     if (shift === null) return FILTER_PASS;
-    writeU32BE(frame, v.l4Offset + (dir === 'tx' ? 8 : 4), shift);
+    w32be(frame, v.l4Offset + (dir === 'tx' ? 8 : 4), shift);
     // Incrementally (RFC 1624), not from scratch as QEMU: a segment corrupted on its way in stays
     // detectably corrupt instead of reaching the guest with a freshly valid checksum, and a
     // full-size segment costs O(1) instead of a sum over 1460 bytes (bench/chain.ts).

@@ -7,6 +7,7 @@
 
 import { fillIpv4HeaderChecksum, fillL4Checksum } from '../../packet/checksum.ts';
 import { TCP_SYN } from '../../packet/l4.ts';
+import { u16be, u32be, w16be, w32be } from '../../codec/bytes.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L3_IPV4, L3_IPV6, type PacketView } from '../../packet/packet-view.ts';
 
 export interface FlowMapping {
@@ -20,22 +21,6 @@ export interface FlowMapping {
   readonly proto: number;
   /** Text for the report. */
   readonly describe: string;
-}
-
-function w16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-function w32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
 }
 
 function addrKey(v: PacketView, srcFirst: boolean): string {
@@ -170,7 +155,7 @@ export class FlowMappings {
   /** Remembers a live echo request's data (translated frame `t`, recorded id/seq). */
   learnEchoData(t: PacketView): void {
     const b = t.buf;
-    const key = `${t.icmpId}|${(b[t.l4Offset + 6]! << 8) | b[t.l4Offset + 7]!}`;
+    const key = `${t.icmpId}|${u16be(b, t.l4Offset + 6)}`;
     this.#echoData.set(key, Uint8Array.from(b.subarray(t.payloadOffset, t.payloadOffset + t.payloadLength)));
     this.echoLearned++;
   }
@@ -216,7 +201,7 @@ export class FlowMappings {
       seqDelta = (live.tcpSeq - rec.tcpSeq) >>> 0;
       const lt = timestampOffset(live);
       const rt = timestampOffset(rec);
-      if (lt >= 0 && rt >= 0) tsDelta = (u32(live.buf, lt) - u32(rec.buf, rt)) >>> 0;
+      if (lt >= 0 && rt >= 0) tsDelta = (u32be(live.buf, lt) - u32be(rec.buf, rt)) >>> 0;
     }
     const m: FlowMapping = {
       recPort,
@@ -255,13 +240,13 @@ export class FlowMappings {
     const f = Uint8Array.from(live.buf);
     if (live.l4Offset < 0 || rec.l4Offset < 0 || live.ipProto !== rec.ipProto) return f;
     const l4 = live.l4Offset;
-    if (live.ipProto === IPPROTO_TCP || live.ipProto === IPPROTO_UDP) w16(f, l4, rec.srcPort);
-    else if (live.icmpId >= 0 && rec.icmpId >= 0) w16(f, l4 + 4, rec.icmpId);
+    if (live.ipProto === IPPROTO_TCP || live.ipProto === IPPROTO_UDP) w16be(f, l4, rec.srcPort);
+    else if (live.icmpId >= 0 && rec.icmpId >= 0) w16be(f, l4 + 4, rec.icmpId);
     if (live.ipProto === IPPROTO_TCP) {
-      w32(f, l4 + 4, rec.tcpSeq);
+      w32be(f, l4 + 4, rec.tcpSeq);
       const lt = timestampOffset(live);
       const rt = timestampOffset(rec);
-      if (lt >= 0 && rt >= 0) w32(f, lt, u32(rec.buf, rt));
+      if (lt >= 0 && rt >= 0) w32be(f, lt, u32be(rec.buf, rt));
     }
     return f;
   }
@@ -270,12 +255,12 @@ export class FlowMappings {
   toRecorded(live: PacketView, m: FlowMapping): Uint8Array {
     const f = Uint8Array.from(live.buf);
     const l4 = live.l4Offset;
-    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16(f, l4, m.recPort);
-    else w16(f, l4 + 4, m.recPort);
+    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16be(f, l4, m.recPort);
+    else w16be(f, l4 + 4, m.recPort);
     if (m.proto === IPPROTO_TCP) {
-      w32(f, l4 + 4, (u32(f, l4 + 4) - m.seqDelta) >>> 0);
+      w32be(f, l4 + 4, (u32be(f, l4 + 4) - m.seqDelta) >>> 0);
       const ts = timestampOffset(live);
-      if (ts >= 0) w32(f, ts, (u32(f, ts) - m.tsDelta) >>> 0);
+      if (ts >= 0) w32be(f, ts, (u32be(f, ts) - m.tsDelta) >>> 0);
     }
     return f;
   }
@@ -285,7 +270,7 @@ export class FlowMappings {
     if (rec.l3 !== L3_IPV4 && rec.l3 !== L3_IPV6) return null;
     const m = this.#find(rec, false);
     const isReply = (rec.ipProto === IPPROTO_ICMP && rec.icmpType === ICMP_ECHO_REPLY) || (rec.ipProto === IPPROTO_ICMPV6 && rec.icmpType === ICMPV6_ECHO_REPLY);
-    const data = isReply ? this.#echoData.get(`${rec.icmpId}|${(rec.buf[rec.l4Offset + 6]! << 8) | rec.buf[rec.l4Offset + 7]!}`) : undefined;
+    const data = isReply ? this.#echoData.get(`${rec.icmpId}|${u16be(rec.buf, rec.l4Offset + 6)}`) : undefined;
     const tf = txidField(rec);
     const liveTx = tf === null ? undefined : this.#txRecToLive.get(Buffer.from(rec.buf.subarray(tf.offset, tf.offset + tf.length)).toString('hex'));
     if (m === undefined && data === undefined && liveTx === undefined) return null;
@@ -298,13 +283,13 @@ export class FlowMappings {
       return f;
     }
     const l4 = rec.l4Offset;
-    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16(f, l4 + 2, m.livePort);
-    else w16(f, l4 + 4, m.livePort);
+    if (m.proto === IPPROTO_TCP || m.proto === IPPROTO_UDP) w16be(f, l4 + 2, m.livePort);
+    else w16be(f, l4 + 4, m.livePort);
     if (m.proto === IPPROTO_TCP) {
-      if (rec.tcpFlags & 0x10) w32(f, l4 + 8, (u32(f, l4 + 8) + m.seqDelta) >>> 0);
+      if (rec.tcpFlags & 0x10) w32be(f, l4 + 8, (u32be(f, l4 + 8) + m.seqDelta) >>> 0);
       const ts = timestampOffset(rec);
       // TSecr echoes the guest's TSval: shift it into the live guest's clock.
-      if (ts >= 0) w32(f, ts + 4, (u32(f, ts + 4) + m.tsDelta) >>> 0);
+      if (ts >= 0) w32be(f, ts + 4, (u32be(f, ts + 4) + m.tsDelta) >>> 0);
     }
     const v = scratch.decode(f);
     fillIpv4HeaderChecksum(v);
