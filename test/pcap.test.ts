@@ -67,7 +67,7 @@ test('pcapng round trip: interfaces, flags, comments, custom options, odd length
   const w = new PcapngWriter({ comment: 'section note' });
   const a = w.addInterface({ linkType: 1, name: 'primary', description: 'primary_in' });
   const b = w.addInterface({ linkType: 1, name: 'secondary' });
-  w.writePacket(a, 1_700_000_000, 1, Uint8Array.of(1, 2, 3), 3, { flags: DIRECTION_OUTBOUND, comments: ['first', 'ünïcode'], custom: ['epoch=7', Uint8Array.of(9, 9)] });
+  w.writePacket(a, 1_700_000_000, 1, Uint8Array.of(1, 2, 3), 3, { flags: DIRECTION_OUTBOUND, comments: ['first', 'ünïcode'], custom: ['epoch=7', Uint8Array.of(9, 9), 'état=ü€'] });
   w.writePacket(b, 1_700_000_001, 999_999_999, new Uint8Array(61).fill(5), 1500);
   w.writePacket(a, 0, 0, Uint8Array.of(7));
   const bytes = w.out.take()!;
@@ -83,7 +83,7 @@ test('pcapng round trip: interfaces, flags, comments, custom options, odd length
     assert.deepEqual(got[0], {
       iface: 0, sec: 1_700_000_000, nsec: 1, data: [1, 2, 3], orig: 3, flags: 2,
       comments: ['first', 'ünïcode'],
-      custom: [{ pen: NETRR_PEN, value: 'epoch=7' }, { pen: NETRR_PEN, value: '\t\t' }],
+      custom: [{ pen: NETRR_PEN, value: 'epoch=7' }, { pen: NETRR_PEN, value: '\t\t' }, { pen: NETRR_PEN, value: 'état=ü€' }],
     });
     assert.equal(got[1]!.iface, 1);
     assert.equal(got[1]!.nsec, 999_999_999);

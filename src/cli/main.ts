@@ -9,6 +9,8 @@ import { compareCommand } from './cmd-compare.ts';
 import { replayCommand } from './cmd-replay.ts';
 import { qemuRrCommand } from './cmd-qemu-rr.ts';
 import { qemuLogEventsCommand, qemuLogExportCommand, qemuLogInfoCommand } from './cmd-qemu-log.ts';
+import { krrLogEntriesCommand, krrLogExportCommand, krrLogInfoCommand } from './cmd-krr-log.ts';
+import { KRR_LAYOUT_NAMES } from '../codec/krr-layout.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
 import { chainCommand } from './cmd-chain.ts';
@@ -197,6 +199,33 @@ export function buildProgram(): Command {
     .description('network events (filter-replay) to pcapng, the instruction position in a custom option')
     .action(async (file: string, output: string, o: { assumeVersion?: string }) => {
       const { frames } = await qemuLogExportCommand(file, output, o);
+      process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
+    });
+
+  const klog = program.command('krr-log').description("KRR's network log (kernel_rr_network.log): the e1000 receive DMA of a kernel record/replay recording, all nine on-disk layouts");
+  const layoutHelp = `the struct layout (${KRR_LAYOUT_NAMES.join(', ')}); detected when omitted`;
+  klog
+    .command('info')
+    .argument('<file>')
+    .option('--json')
+    .option('--layout <name>', layoutHelp)
+    .description('layout (and why the others were ruled out), entries, SG pieces, frames, instruction counts, vCPUs, RX ring, checksums, clean end')
+    .action(async (file: string, o: { json?: boolean; layout?: string }) => krrLogInfoCommand(file, o));
+  klog
+    .command('entries')
+    .argument('<file>')
+    .option('--json')
+    .option('--layout <name>', layoutHelp)
+    .description('one line per entry: instruction count, cpu, follow_num, data SGs, the descriptor write-back decoded')
+    .action(async (file: string, o: { json?: boolean; layout?: string }) => krrLogEntriesCommand(file, o));
+  klog
+    .command('export')
+    .argument('<file>')
+    .argument('<output>', 'pcapng file')
+    .option('--layout <name>', layoutHelp)
+    .description('the received frames to pcapng, instruction count, cpu and entry in custom options')
+    .action(async (file: string, output: string, o: { layout?: string }) => {
+      const { frames } = await krrLogExportCommand(file, output, o);
       process.stderr.write(`netrr: exported ${frames} frames to ${output}\n`);
     });
 

@@ -4,7 +4,7 @@
 // consumed, so a file reader can stream files larger than memory.
 
 import { NetrrError } from '../errors.ts';
-import { u16, u32 } from '../codec/bytes.ts';
+import { u16, u32, w32le } from '../codec/bytes.ts';
 import { type CaptureInterface, CaptureRecord } from './capture-record.ts';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
@@ -140,11 +140,11 @@ export class PcapRecordParser {
 /** Encodes pcap headers; the writer adapter batches the bytes. Little-endian like x86 QEMU's filter-dump. */
 export function encodePcapHeader(linkType: number, snapLen: number, nanosecond: boolean): Uint8Array {
   const h = new Uint8Array(PCAP_FILE_HEADER_BYTES);
-  writeLE32(h, 0, nanosecond ? PCAP_MAGIC_NS : PCAP_MAGIC_US);
+  w32le(h, 0, nanosecond ? PCAP_MAGIC_NS : PCAP_MAGIC_US);
   h[4] = 2; // version 2.4
   h[6] = 4;
-  writeLE32(h, 16, snapLen);
-  writeLE32(h, 20, linkType);
+  w32le(h, 16, snapLen);
+  w32le(h, 20, linkType);
   return h;
 }
 
@@ -158,17 +158,10 @@ export function encodePcapRecordInto(
   data: Uint8Array,
   originalLength: number,
 ): number {
-  writeLE32(target, o, tsSec);
-  writeLE32(target, o + 4, nanosecond ? tsNsec : Math.floor(tsNsec / 1000));
-  writeLE32(target, o + 8, data.length);
-  writeLE32(target, o + 12, originalLength);
+  w32le(target, o, tsSec);
+  w32le(target, o + 4, nanosecond ? tsNsec : Math.floor(tsNsec / 1000));
+  w32le(target, o + 8, data.length);
+  w32le(target, o + 12, originalLength);
   target.set(data, o + PCAP_RECORD_HEADER_BYTES);
   return o + PCAP_RECORD_HEADER_BYTES + data.length;
-}
-
-export function writeLE32(t: Uint8Array, o: number, v: number): void {
-  t[o] = v & 0xff;
-  t[o + 1] = (v >>> 8) & 0xff;
-  t[o + 2] = (v >>> 16) & 0xff;
-  t[o + 3] = v >>> 24;
 }

@@ -6,7 +6,7 @@
 
 import { NetrrError } from '../errors.ts';
 import { OutputBuffer } from './output-buffer.ts';
-import { writeLE32 } from './pcap-format.ts';
+import { w32le } from '../codec/bytes.ts';
 import {
   BT_EPB,
   BT_IDB,
@@ -66,7 +66,7 @@ export class PcapngWriter {
     if (section.os !== undefined) opts.push([SHB_OS, encoder.encode(section.os)]);
     opts.push([SHB_USERAPPL, encoder.encode(section.userAppl ?? 'netrr')]);
     const fixed = new Uint8Array(16);
-    writeLE32(fixed, 0, BYTE_ORDER_MAGIC);
+    w32le(fixed, 0, BYTE_ORDER_MAGIC);
     fixed[4] = 1; // version 1.0
     // Section length -1: unknown (we stream).
     fixed.fill(0xff, 8, 16);
@@ -82,7 +82,7 @@ export class PcapngWriter {
     const fixed = new Uint8Array(8);
     fixed[0] = spec.linkType & 0xff;
     fixed[1] = (spec.linkType >>> 8) & 0xff;
-    writeLE32(fixed, 4, spec.snapLen ?? 0);
+    w32le(fixed, 4, spec.snapLen ?? 0);
     const opts: [number, Uint8Array][] = [];
     if (spec.name !== undefined) opts.push([IF_NAME, encoder.encode(spec.name)]);
     if (spec.description !== undefined) opts.push([IF_DESCRIPTION, encoder.encode(spec.description)]);
@@ -107,54 +107,52 @@ export class PcapngWriter {
     const padded = (data.length + 3) & ~3;
     let optLen = 0;
     let comments: Uint8Array[] | undefined;
-    let custom: [number, Uint8Array][] | undefined;
     if (meta !== undefined) {
       if (meta.flags !== undefined) optLen += optionBytes(4);
       if (meta.comments !== undefined) {
         comments = meta.comments.map((c) => encoder.encode(c));
         for (const c of comments) optLen += optionBytes(c.length);
       }
-      if (meta.custom !== undefined) {
-        custom = meta.custom.map((c) =>
-          typeof c === 'string' ? [OPT_CUSTOM_STRING, encoder.encode(c)] : [OPT_CUSTOM_BINARY, c],
-        );
-        for (const [, v] of custom) optLen += optionBytes(4 + v.length);
-      }
+      if (meta.custom !== undefined) for (const c of meta.custom) optLen += optionBytes(4 + customLength(c));
       if (optLen > 0) optLen += 4; // opt_endofopt
     }
     const total = 8 + 20 + padded + optLen + 4;
     const out = this.out;
     const o = out.reserve(total);
     const b = out.buf;
-    writeLE32(b, o, BT_EPB);
-    writeLE32(b, o + 4, total);
-    writeLE32(b, o + 8, interfaceId);
+    w32le(b, o, BT_EPB);
+    w32le(b, o + 4, total);
+    w32le(b, o + 8, interfaceId);
     nanosToHiLo(tsSec, tsNsec, hiLo);
-    writeLE32(b, o + 12, hiLo.hi);
-    writeLE32(b, o + 16, hiLo.lo);
-    writeLE32(b, o + 20, data.length);
-    writeLE32(b, o + 24, originalLength);
+    w32le(b, o + 12, hiLo.hi);
+    w32le(b, o + 16, hiLo.lo);
+    w32le(b, o + 20, data.length);
+    w32le(b, o + 24, originalLength);
     b.set(data, o + 28);
     let p = o + 28 + data.length;
     while (p < o + 28 + padded) b[p++] = 0;
     if (optLen > 0 && meta !== undefined) {
       if (meta.flags !== undefined) {
         p = putOption(b, p, EPB_FLAGS, undefined, 4);
-        writeLE32(b, p - 4, meta.flags);
+        w32le(b, p - 4, meta.flags);
       }
       if (comments !== undefined) for (const c of comments) p = putOption(b, p, OPT_COMMENT, c, c.length);
-      if (custom !== undefined) {
-        for (const [code, v] of custom) {
+      if (meta.custom !== undefined) {
+        for (const c of meta.custom) {
           const start = p;
-          p = putOption(b, p, code, undefined, 4 + v.length);
-          writeLE32(b, start + 4, NETRR_PEN);
-          b.set(v, start + 8);
+          const n = customLength(c);
+          p = putOption(b, p, typeof c === 'string' ? OPT_CUSTOM_STRING : OPT_CUSTOM_BINARY, undefined, 4 + n);
+          w32le(b, start + 4, NETRR_PEN);
+          // Custom values are written in place: no encoded copy per option per packet.
+          if (typeof c !== 'string') b.set(c, start + 8);
+          else if (n === c.length) for (let i = 0; i < n; i++) b[start + 8 + i] = c.charCodeAt(i);
+          else encoder.encodeInto(c, b.subarray(start + 8, start + 8 + n));
         }
       }
-      writeLE32(b, p, 0); // opt_endofopt
+      w32le(b, p, 0); // opt_endofopt
       p += 4;
     }
-    writeLE32(b, p, total);
+    w32le(b, p, total);
     out.fill = o + total;
     this.packets++;
   }
@@ -166,18 +164,25 @@ export class PcapngWriter {
     const total = 8 + fixed.length + optLen + 4;
     const o = this.out.reserve(total);
     const b = this.out.buf;
-    writeLE32(b, o, type);
-    writeLE32(b, o + 4, total);
+    w32le(b, o, type);
+    w32le(b, o + 4, total);
     b.set(fixed, o + 8);
     let p = o + 8 + fixed.length;
     for (const [code, v] of opts) p = putOption(b, p, code, v, v.length);
     if (optLen > 0) {
-      writeLE32(b, p, 0);
+      w32le(b, p, 0);
       p += 4;
     }
-    writeLE32(b, p, total);
+    w32le(b, p, total);
     this.out.fill = o + total;
   }
+}
+
+/** Bytes of a custom option's value: an ASCII string's length is its byte count, anything else is measured. */
+function customLength(c: string | Uint8Array): number {
+  if (typeof c !== 'string') return c.length;
+  for (let i = 0; i < c.length; i++) if (c.charCodeAt(i) >= 0x80) return Buffer.byteLength(c, 'utf8');
+  return c.length;
 }
 
 /** Writes an option header (and value, if given) with zero padding; returns the offset after it. */
