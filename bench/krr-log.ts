@@ -5,12 +5,12 @@
 // Run: node dist/bench/krr-log.js            (NETRR_BENCH_KRR_MB=256 for a quicker run)
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { krrLayoutByName } from '../src/codec/krr-layout.ts';
 import { w32be } from '../src/codec/bytes.ts';
-import { LogWriter } from '../src/io/log-writer.ts';
+import { LOG_HIGH_WATER_BYTES, LogWriter } from '../src/io/log-writer.ts';
 import { buildFrame } from '../test/helpers/build-packet.ts';
 import { KrrLogWriter } from '../test/helpers/krr-writer.ts';
 import { median, row } from './bench-util.ts';
@@ -23,7 +23,9 @@ async function child(kind: string, input: string, output: string): Promise<void>
   else if (kind === 'netrr') await (await import('../src/cli/cmd-log.ts')).logExportCommand(input, output);
   else await (await import('../src/cli/cmd-qemu-log.ts')).qemuLogExportCommand(input, output, {});
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  process.stdout.write(JSON.stringify({ secs, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  // VmHWM of this process's own address space: getrusage's maxRSS would include the parent's size at fork.
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  process.stdout.write(JSON.stringify({ secs, maxRssMiB: Number(hwm?.[1] ?? 0) / 1024 }));
 }
 
 if (CHILD) {
@@ -51,9 +53,14 @@ if (CHILD) {
     // The same frames as a netrr log and as a QEMU replay log (0xe0200c: INSTRUCTION + ASYNC_NET per frame).
     const nlog = join(dir, 'same.nrrlog');
     const lw = await LogWriter.create(nlog, { sync: { kind: 'none' }, segmentBytes: 64 * 1024 * 1024 * 1024 });
+    // Past its high-water mark the writer asks its sources to pause, as a recorder's would; wait for it to fall.
+    let resume: (() => void) | null = null;
+    lw.onPressure = (high) => {
+      if (!high) resume?.();
+    };
     for (let i = 0; i < frames; i++) {
-      lw.append(1, 0, 0, i % 10 === 9 ? small : big);
-      if ((i & 0x3fff) === 0) await new Promise((r) => setImmediate(r));
+      if (lw.append(1, 0, 0, i % 10 === 9 ? small : big) < 0) throw new Error('log writer refused a frame');
+      if (lw.pendingBytes > LOG_HIGH_WATER_BYTES) await new Promise<void>((r) => (resume = r));
     }
     await lw.close();
     const qlog = join(dir, 'replay.bin');
