@@ -292,6 +292,10 @@ export class Replayer implements App {
         extraOptional: s.extraOptional,
         retransmissions: s.retransmissions,
         skippedOptional: s.skippedOptional,
+        // World TCP segments that waited for the live guest's receive window, and waits the timeout ended.
+        windowWaits: s.windowWaits,
+        windowWaitsExpired: s.windowWaitsExpired,
+        windowHeldNow: e.windowHeld,
         peakLogBytesHeld: this.peakHeldBytes,
         seconds: Number(secs.toFixed(3)),
         rate: { pps: Math.round(s.injected / secs), bps: Math.round((s.injectedBytes * 8) / secs) },

@@ -19,6 +19,7 @@
 import { PacketView } from '../../packet/packet-view.ts';
 import { type FlowMapping, FlowMappings } from './flow-mapping.ts';
 import { type FrameDifference, frameDifference } from './frame-diff.ts';
+import { TcpWindows } from './tcp-window.ts';
 
 export type Pacing = 'causal' | 'recorded' | 'fast';
 
@@ -95,6 +96,10 @@ export class ReplayStats {
   retransmissions = 0;
   /** Timing-driven recorded frames not waited for. */
   skippedOptional = 0;
+  /** World TCP segments held until the live guest's receive window reached them (tcp-window.ts). */
+  windowWaits = 0;
+  /** Holds that outlived the timeout and were injected anyway (the deadlock guard). */
+  windowWaitsExpired = 0;
 }
 
 /** A TCP segment that only acknowledges: no data, no SYN/FIN/RST. Its timing is not deterministic. */
@@ -151,6 +156,12 @@ export class ReplayEngine {
   #live = new PacketView();
   #rec = new PacketView();
   #scratch = new PacketView();
+  #windowView = new PacketView();
+  readonly windows = new TcpWindows();
+  /** World frames waiting for the live guest's window, in log order, with when they started waiting. */
+  #held: { idx: number; sinceMs: number; needsWindow: boolean }[] = [];
+  /** Flows with a held frame during one pump: their later frames wait behind it, keeping each flow in order. */
+  readonly #blocked = new Set<string>();
 
   /**
    * `records` is the whole log, unless `streaming`: then more come through
@@ -215,7 +226,7 @@ export class ReplayEngine {
   #trim(): void {
     while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
     const firstExpected = this.#expHead < this.#expected.length ? this.#expected[this.#expHead]! : Infinity;
-    const keepFrom = Math.min(this.#nextWorld, firstExpected, this.#base + this.#records.length);
+    const keepFrom = Math.min(this.#nextWorld, firstExpected, this.#held[0]?.idx ?? Infinity, this.#base + this.#records.length);
     const n = keepFrom - this.#base;
     // Amortised: drop once a fixed step or half of what is held is consumed.
     if (n < TRIM_MIN_RECORDS && n * 2 < this.#records.length) return;
@@ -272,24 +283,72 @@ export class ReplayEngine {
     if (this.#stopped) return;
     this.#lastNowMs = nowMs;
     const p = this.options.pacing;
+    const blocked = this.#blocked;
+    blocked.clear();
+    if (this.#held.length > 0) this.#releaseHeld(nowMs);
     const loadedEnd = this.#base + this.#records.length;
     while (this.#nextWorld < loadedEnd) {
       const r = this.#at(this.#nextWorld);
       if (r.fromGuest) {
+        // The recorded guest's window as of this point in the log.
+        this.windows.recordedGuest(this.#windowView.decode(r.frame));
         this.#nextWorld++;
         continue;
       }
       if (p !== 'fast' && this.#firstUnmatchedIndex() < this.#nextWorld) break;
       // An absolute schedule from the start would inject a DHCP offer before a slower boot asked for it.
       if (p === 'recorded' && nowMs < this.#anchorLiveMs + (r.tsNs - this.#anchorRecNs) / 1e6 / this.options.speed) break;
+      if (p !== 'fast') {
+        const v = this.#windowView.decode(r.frame);
+        const key = TcpWindows.worldKey(v);
+        // Beyond what the live guest can take now: wait (other flows go on); a recorded world never retransmits.
+        const needsWindow = key !== null && this.windows.verdict(v) === 'hold';
+        if (needsWindow || (key !== null && blocked.has(key))) {
+          blocked.add(key!);
+          this.#held.push({ idx: this.#nextWorld, sinceMs: nowMs, needsWindow });
+          if (needsWindow) this.stats.windowWaits++;
+          this.#nextWorld++;
+          continue;
+        }
+      }
       this.#inject(r);
       this.#nextWorld++;
     }
-    // A due guest frame: every world frame before it is in.
+    // A guest frame is due once every world frame recorded before it went in (recorded pacing may still be waiting for one).
     const due = this.#firstUnmatchedIndex();
-    if (due !== Infinity && this.#dueSinceMs < 0 && this.#guestAlive) this.#dueSinceMs = nowMs;
+    if (due !== Infinity && this.#nextWorld > due && (this.#held[0]?.idx ?? Infinity) > due) {
+      if (this.#dueSinceMs < 0 && this.#guestAlive) this.#dueSinceMs = nowMs;
+    } else {
+      this.#dueSinceMs = -1;
+    }
     this.#checkFinished();
     this.#trim();
+  }
+
+  /** Injects held world frames the live window now takes (or whose hold outlived the timeout), in log order per flow. */
+  #releaseHeld(nowMs: number): void {
+    const blocked = this.#blocked;
+    let kept = 0;
+    for (const h of this.#held) {
+      const r = this.#at(h.idx);
+      const v = this.#windowView.decode(r.frame);
+      const key = TcpWindows.worldKey(v)!;
+      const expired = nowMs - h.sinceMs > this.options.timeoutMs;
+      // A frame held only to stay behind its flow's earlier one goes as soon as that one has gone.
+      if (!blocked.has(key) && (!h.needsWindow || expired || this.windows.fitsLive(v))) {
+        if (h.needsWindow && !this.windows.fitsLive(v)) this.stats.windowWaitsExpired++;
+        this.#inject(r);
+      } else {
+        blocked.add(key);
+        this.#held[kept++] = h;
+      }
+    }
+    this.#held.length = kept;
+  }
+
+  /** World frames waiting for the live guest's receive window. */
+  get windowHeld(): number {
+    return this.#held.length;
   }
 
   #inject(r: LoggedFrame): void {
@@ -303,7 +362,7 @@ export class ReplayEngine {
   }
 
   #checkFinished(): void {
-    if (!this.#finished && this.#ended && this.#nextWorld >= this.#base + this.#records.length && this.#firstUnmatchedIndex() === Infinity) {
+    if (!this.#finished && this.#ended && this.#nextWorld >= this.#base + this.#records.length && this.#held.length === 0 && this.#firstUnmatchedIndex() === Infinity) {
       this.#finished = true;
       this.#sink.finished();
     }
@@ -396,6 +455,8 @@ export class ReplayEngine {
       }
       if (firstDiff === null) firstDiff = { idx, diff: d };
     }
+    // Every live frame moves the live window (timing-driven ACKs and retransmissions too).
+    const windowMoved = this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0;
     if (hit >= 0) {
       const matched = this.#at(this.#expected[hit]!);
       this.#recentMatches.push(matched.frame);
@@ -420,12 +481,14 @@ export class ReplayEngine {
     }
     if (isOptional(live)) {
       this.stats.extraOptional++;
+      if (windowMoved) this.#pump(nowMs);
       return;
     }
     // A retransmission (a DHCP, TFTP or TCP retry after a timer) of a frame already matched: timing, not behaviour.
     for (const f of this.#recentMatches) {
       if (frameDifference(tv, this.#rec.decode(f)) === null) {
         this.stats.retransmissions++;
+        if (windowMoved) this.#pump(nowMs);
         return;
       }
     }

@@ -1,0 +1,147 @@
+// The guest's TCP receive windows during replay, in recorded (world) sequence
+// space. A recorded world never retransmits, so a segment injected beyond what
+// the live guest can take is lost for good (RFC 9293 §3.10.7.4: data beyond
+// the window is dropped). Each flow keeps two right edges (ACK + window,
+// scaled when both SYNs carried the option, RFC 7323 §2.2): the recorded
+// guest's, from recorded guest frames as the log is walked, and the live
+// guest's, from every live frame. A world segment that ends beyond the live
+// edge but within the recorded one waits; one that was beyond the recorded
+// edge too (a zero-window probe) never does. Pure: no clock, no I/O.
+//
+// World sequence numbers are not rewritten during replay (only the guest's
+// sequence space is shifted, flow-mapping.ts), so a live guest's ACK is
+// directly comparable with a recorded world segment's sequence number.
+
+import { L3_IPV4, type PacketView } from '../../packet/packet-view.ts';
+
+const TCP_SYN = 0x02;
+const TCP_FIN = 0x01;
+const TCP_RST = 0x04;
+const TCP_ACK = 0x10;
+/** At most this many flows are tracked; the oldest is forgotten past it (a forgotten flow is never held). */
+export const TCP_WINDOW_MAX_FLOWS = 4096;
+
+/** a > b in sequence space (RFC 9293 §3.4, modulo 2^32). */
+export function seqAfter(a: number, b: number): boolean {
+  return ((a - b) | 0) > 0;
+}
+
+class FlowWindow {
+  /** Shift the guest announced in its SYN, per side; -1 when it announced none. */
+  recShift = -1;
+  liveShift = -1;
+  /** The shift the world's SYN announced, -1 for none: scaling holds only when both SYNs carry it (RFC 7323 §1.3). */
+  worldShift = -1;
+  recEdge = 0;
+  recKnown = false;
+  liveEdge = 0;
+  liveKnown = false;
+}
+
+export type WindowVerdict = 'inject' | 'hold';
+
+export class TcpWindows {
+  readonly #flows = new Map<string, FlowWindow>();
+
+  get size(): number {
+    return this.#flows.size;
+  }
+
+  /** A recorded guest frame, passed in log order. */
+  recordedGuest(v: PacketView): void {
+    this.#guest(v, false);
+  }
+
+  /** A live guest frame, already translated into recorded space (every frame, timing-driven ACKs included). Returns whether the live edge moved. */
+  liveGuest(v: PacketView): boolean {
+    return this.#guest(v, true);
+  }
+
+  #guest(v: PacketView, live: boolean): boolean {
+    if (v.ipProto !== 6 || v.srcPort < 0) return false;
+    const key = flowKey(v, true);
+    let f = this.#flows.get(key);
+    if ((v.tcpFlags & TCP_SYN) !== 0) {
+      // A SYN without ACK opens the connection: forget whatever an earlier one on these ports left.
+      if (f === undefined || (v.tcpFlags & TCP_ACK) === 0) f = this.#add(key, f);
+      if (live) f.liveShift = v.tcpWscale;
+      else f.recShift = v.tcpWscale;
+      // The window of a SYN is never scaled and says nothing about the world's data yet.
+      return false;
+    }
+    if (f === undefined || (v.tcpFlags & TCP_ACK) === 0) return false;
+    if ((v.tcpFlags & TCP_RST) !== 0) {
+      this.#flows.delete(key);
+      return false;
+    }
+    const own = live ? f.liveShift : f.recShift;
+    const shift = f.worldShift >= 0 && own >= 0 ? own : 0;
+    const edge = (v.tcpAck + v.tcpWindow * 2 ** shift) >>> 0;
+    if (live) {
+      if (f.liveKnown && !seqAfter(edge, f.liveEdge)) return false;
+      f.liveEdge = edge;
+      f.liveKnown = true;
+      return true;
+    }
+    if (!f.recKnown || seqAfter(edge, f.recEdge)) {
+      f.recEdge = edge;
+      f.recKnown = true;
+    }
+    return false;
+  }
+
+  /** A recorded world frame about to be injected: may it go now? */
+  verdict(v: PacketView): WindowVerdict {
+    if (v.ipProto !== 6 || v.srcPort < 0) return 'inject';
+    const key = flowKey(v, false);
+    let f = this.#flows.get(key);
+    if ((v.tcpFlags & TCP_SYN) !== 0) {
+      // The world's SYN (it opened the connection) or SYN-ACK: its scaling option.
+      if (f === undefined || (v.tcpFlags & TCP_ACK) === 0) f = this.#add(key, f);
+      f.worldShift = v.tcpWscale;
+      return 'inject';
+    }
+    if (f === undefined) return 'inject';
+    const len = v.payloadLength + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0);
+    if (len === 0 || !f.liveKnown || !f.recKnown) return 'inject';
+    const end = (v.tcpSeq + len) >>> 0;
+    // Beyond the live edge but within the recorded one: the recorded guest could take it, this one cannot yet.
+    return seqAfter(end, f.liveEdge) && !seqAfter(end, f.recEdge) ? 'hold' : 'inject';
+  }
+
+  /** A held world frame (it was within the recorded window when held): does it fit the live window now? */
+  fitsLive(v: PacketView): boolean {
+    const f = this.#flows.get(flowKey(v, false));
+    if (f === undefined || !f.liveKnown) return true;
+    const end = (v.tcpSeq + v.payloadLength + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+    return !seqAfter(end, f.liveEdge);
+  }
+
+  /** The flow key of a world frame, for keeping a held flow's frames in order. */
+  static worldKey(v: PacketView): string | null {
+    return v.ipProto === 6 && v.srcPort >= 0 ? flowKey(v, false) : null;
+  }
+
+  #add(key: string, old: FlowWindow | undefined): FlowWindow {
+    if (old !== undefined) this.#flows.delete(key);
+    else if (this.#flows.size >= TCP_WINDOW_MAX_FLOWS) {
+      const oldest = this.#flows.keys().next();
+      if (oldest.done !== true) this.#flows.delete(oldest.value);
+    }
+    const f = new FlowWindow();
+    this.#flows.set(key, f);
+    return f;
+  }
+}
+
+/** guest address|guest port|world address|world port, from a guest frame (fromGuest) or a world frame. */
+function flowKey(v: PacketView, fromGuest: boolean): string {
+  const n = v.l3 === L3_IPV4 ? 4 : 16;
+  const g = fromGuest ? v.ipSrcOffset : v.ipDstOffset;
+  const w = fromGuest ? v.ipDstOffset : v.ipSrcOffset;
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(v.buf[g + i]!);
+  s += '|';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(v.buf[w + i]!);
+  return `${s}|${fromGuest ? v.srcPort : v.dstPort}|${fromGuest ? v.dstPort : v.srcPort}`;
+}
