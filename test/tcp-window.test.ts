@@ -54,6 +54,17 @@ test('window scaling applies only when both SYNs carry it (RFC 7323)', () => {
   }
 });
 
+test('scaling survives the recorded SYN being walked before the live SYN arrives (the order replay sees)', () => {
+  const w = new TcpWindows();
+  w.recordedGuest(view(guest({ seq: 1, flags: TCP_SYN, ws: true })));
+  w.liveGuest(view(guest({ seq: 1, flags: TCP_SYN, ws: true })));
+  w.verdict(view(world({ seq: 100, ack: 2, flags: TCP_SYN | TCP_ACK, ws: true })));
+  w.recordedGuest(view(guest({ seq: 2, ack: 101, flags: TCP_ACK, win: 1000 })));
+  w.liveGuest(view(guest({ seq: 2, ack: 101, flags: TCP_ACK, win: 1000 })));
+  assert.equal(w.verdict(view(world({ seq: 101, ack: 2, flags: TCP_ACK, len: 1460 }))), 'inject', 'both edges 101 + 128000');
+  assert.equal(w.verdict(view(world({ seq: 101 + 127000, ack: 2, flags: TCP_ACK, len: 1460 }))), 'inject', 'past both edges: a probe');
+});
+
 test('a new connection on the same ports starts fresh; RST forgets the flow', () => {
   const w = new TcpWindows();
   w.recordedGuest(view(guest({ seq: 1, flags: TCP_SYN })));

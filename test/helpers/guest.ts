@@ -53,11 +53,11 @@ export function streamNic(sock: string): string[] {
  * command line) on `sock`; resolves with the guest's console and replay's
  * output and exit status once both are done.
  */
-export async function replayIntoGuest(o: { log: string; sock: string; task: string; cmdline: string; args?: string[] }): Promise<{ serial: string; out: string; code: number | null }> {
+export async function replayIntoGuest(o: { log: string; sock: string; task: string; cmdline: string; args?: string[]; timeoutMs?: number }): Promise<{ serial: string; out: string; code: number | null }> {
   const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', o.log, '--guest', `unix:${o.sock},server=on`, ...(o.args ?? [])]);
   await waitFor(() => existsSync(o.sock) || rp.child.exitCode !== null, 10_000, 'replay socket');
   const g = bootGuest(o.task, streamNic(o.sock), o.cmdline);
-  const serial = await waitTask(g, 90_000);
+  const serial = await waitTask(g, o.timeoutMs ?? 90_000);
   await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
   return { serial, out: rp.out(), code: rp.child.exitCode };
 }

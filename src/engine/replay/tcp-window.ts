@@ -62,10 +62,15 @@ export class TcpWindows {
     const key = flowKey(v, true);
     let f = this.#flows.get(key);
     if ((v.tcpFlags & TCP_SYN) !== 0) {
-      // A SYN without ACK opens the connection: forget whatever an earlier one on these ports left.
-      if (f === undefined || (v.tcpFlags & TCP_ACK) === 0) f = this.#add(key, f);
-      if (live) f.liveShift = v.tcpWscale;
-      else f.recShift = v.tcpWscale;
+      // A new connection on this side (the recorded and the live guest reach their SYNs at different times): reset this side only.
+      f ??= this.#add(key);
+      if (live) {
+        f.liveShift = v.tcpWscale;
+        f.liveKnown = false;
+      } else {
+        f.recShift = v.tcpWscale;
+        f.recKnown = false;
+      }
       // The window of a SYN is never scaled and says nothing about the world's data yet.
       return false;
     }
@@ -97,7 +102,7 @@ export class TcpWindows {
     let f = this.#flows.get(key);
     if ((v.tcpFlags & TCP_SYN) !== 0) {
       // The world's SYN (it opened the connection) or SYN-ACK: its scaling option.
-      if (f === undefined || (v.tcpFlags & TCP_ACK) === 0) f = this.#add(key, f);
+      f ??= this.#add(key);
       f.worldShift = v.tcpWscale;
       return 'inject';
     }
@@ -122,9 +127,8 @@ export class TcpWindows {
     return v.ipProto === 6 && v.srcPort >= 0 ? flowKey(v, false) : null;
   }
 
-  #add(key: string, old: FlowWindow | undefined): FlowWindow {
-    if (old !== undefined) this.#flows.delete(key);
-    else if (this.#flows.size >= TCP_WINDOW_MAX_FLOWS) {
+  #add(key: string): FlowWindow {
+    if (this.#flows.size >= TCP_WINDOW_MAX_FLOWS) {
       const oldest = this.#flows.keys().next();
       if (oldest.done !== true) this.#flows.delete(oldest.value);
     }
