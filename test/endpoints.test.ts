@@ -319,3 +319,12 @@ test('UDP endpoint: the send that fills the in-flight window brings a drain (no 
   peer.close();
   await ep.close();
 });
+
+test('waitConnected fails with ERR_ENDPOINT_CLOSED when the endpoint closes first (its timer must not keep the process alive)', async () => {
+  const ep = createEndpoint(`unix:${join(tmp.path, 'wait-close.sock')},server=on`, { name: 'g' });
+  await ep.start();
+  const waiting = ep.waitConnected(24 * 3600 * 1000);
+  await ep.close();
+  await assert.rejects(waiting, (e: unknown) => e instanceof NetrrError && e.code === 'ERR_ENDPOINT_CLOSED');
+  await assert.rejects(ep.waitConnected(1000), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_ENDPOINT_CLOSED');
+});

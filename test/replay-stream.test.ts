@@ -81,7 +81,7 @@ test('replay refuses a torn log before the guest sees a frame, naming the repair
   assert.equal(existsSync(join(tmp.path, 'torn.sock')), false, 'no socket was opened');
 });
 
-test('replay under a control socket: query-counters shows progress; SIGINT ends it INTERRUPTED, exit 1, with the summary so far', async () => {
+test('replay under a control socket: query-counters shows progress; SIGINT ends it INTERRUPTED, exit 130, with the summary so far', async () => {
   const log = join(tmp.path, 'ctl.nrrlog');
   await writeLog(log);
   const sock = join(tmp.path, 'ctl.sock');
@@ -107,10 +107,46 @@ test('replay under a control socket: query-counters shows progress; SIGINT ends 
   ctl.close();
   rp.child.kill('SIGINT');
   await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
-  assert.equal(rp.child.exitCode, 1, rp.out());
+  assert.equal(rp.child.exitCode, 130, 'interrupted: a status of its own, not a divergence');
   const summary = JSON.parse(/replay: INTERRUPTED (\{.*\})/.exec(rp.out())![1]!) as { guestFramesMatched: number };
   assert.equal(summary.guestFramesMatched, 100);
   peer.sock.destroy();
+});
+
+test('with no guest yet, replay says it is waiting and for what; SIGINT then ends it INTERRUPTED (exit 130) with a summary', async () => {
+  const log = join(tmp.path, 'wait.nrrlog');
+  await writeLog(log);
+  const sock = join(tmp.path, 'wait.sock');
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`]);
+  await waitFor(() => rp.out().includes('waiting for the guest'), 10_000, 'the waiting line');
+  assert.match(rp.out(), new RegExp(`netrr replay: waiting for the guest to connect on unix:${sock}`));
+  rp.child.kill('SIGINT');
+  await waitFor(() => rp.child.exitCode !== null, 10_000, 'replay exit');
+  assert.equal(rp.child.exitCode, 130, rp.out());
+  assert.match(rp.out(), /replay: INTERRUPTED \{.*"guestFramesMatched":0/);
+});
+
+test('a guest that disconnects mid-replay is reported when it leaves: GUEST-DISCONNECTED, exit 1, long before the timeout', async () => {
+  const log = join(tmp.path, 'left.nrrlog');
+  await writeLog(log);
+  const sock = join(tmp.path, 'left.sock');
+  const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${sock},server=on`, '--timeout', '600000']);
+  const peer = await RawPeer.connect({ path: sock });
+  let answered = 0;
+  peer.sock.on('data', () =>
+    setImmediate(() => {
+      while (answered < Math.min(50, peer.frames.length)) peer.sock.write(encodeRecord(guest(answered++)), () => {
+        if (answered === 50) peer.sock.end();
+      });
+    }),
+  );
+  await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit (the timeout is 10 minutes)');
+  assert.equal(rp.child.exitCode, 1, rp.out());
+  assert.match(rp.out(), /netrr replay: the guest disconnected mid-replay: \{"afterMs":\d+,"guestFramesMatched":50/);
+  const summary = JSON.parse(/replay: GUEST-DISCONNECTED (\{.*\})/.exec(rp.out())![1]!) as { matched: boolean; guestFramesMatched: number; guestDisconnectedAfterMs: number };
+  assert.equal(summary.matched, false);
+  assert.equal(summary.guestFramesMatched, 50);
+  assert.ok(summary.guestDisconnectedAfterMs >= 0);
 });
 
 test('a report that cannot be written is said on stderr with its code and counted in the summary; the replay still ends with its verdict', async () => {

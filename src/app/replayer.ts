@@ -68,6 +68,9 @@ export async function streamLogFrames(segs: readonly string[], push: (batch: Log
   }
 }
 
+/** How long a replay waits for its guest to connect before giving up. */
+export const REPLAY_GUEST_WAIT_MS = 24 * 3600 * 1000;
+
 export interface ReplayerOptions extends ReplayOptions {
   readonly log: string;
   readonly guest: string;
@@ -114,6 +117,8 @@ export class Replayer implements App {
   #done!: () => void;
   #finishedAt = 0;
   #startedAt = 0;
+  /** When the guest disconnected before the replay was over (0: it did not). */
+  #guestLeftAtMs = 0;
   #over = false;
   /** Resolves the log reader's wait for the engine to want more. */
   #wake: (() => void) | null = null;
@@ -127,6 +132,14 @@ export class Replayer implements App {
     this.port = new Port(this.endpoint);
     this.report = opts.report !== undefined ? new ReportWriter(opts.report, (err) => this.events.emit({ name: 'REPORT_ERROR', data: { detail: `${opts.report}: ${err.message}`, code: 'ERR_IO' } })) : null;
     forwardEndpoints([this.endpoint], this.events);
+    // A guest that leaves mid-replay is reported when it leaves, not later as a "missing" frame; the replay cannot go on without it.
+    this.endpoint.events.on((e) => {
+      if (e.type !== 'disconnected' || this.#over || this.#startedAt === 0) return;
+      this.#guestLeftAtMs = this.#clock.nowMs();
+      const s = this.engine!.stats;
+      this.events.emit({ name: 'REPLAY_GUEST_DISCONNECTED', data: { afterMs: Math.round(this.#guestLeftAtMs - this.#startedAt), guestFramesMatched: s.matched, outstanding: this.engine!.outstanding, injected: s.injected } });
+      this.#done();
+    });
     let settle!: { resolve: (n: number) => void; reject: (e: unknown) => void };
     this.finished = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
     this.#settle = settle;
@@ -149,6 +162,8 @@ export class Replayer implements App {
     await this.endpoint.start();
     this.#play(play).then(
       (r) => {
+        // null: stopped before the end (a signal, quit); `finished` stays pending and the service reports the interruption.
+        if (r === null) return;
         this.result = r;
         this.#settle.resolve(r.matched ? 0 : 1);
       },
@@ -202,9 +217,15 @@ export class Replayer implements App {
   }
 
   /** Waits for the guest, plays until the engine is done or stopped at a divergence. */
-  async #play({ over, loadError }: ReplaySetup): Promise<ReplayResult> {
+  async #play({ over, loadError }: ReplaySetup): Promise<ReplayResult | null> {
     const engine = this.engine!;
-    await Promise.race([this.endpoint.waitConnected(24 * 3600 * 1000), over]);
+    if (!this.endpoint.connected) this.events.emit({ name: 'REPLAY_WAITING', data: { for: 'the guest to connect', guest: this.#opts.guest, log: this.#opts.log } });
+    try {
+      await Promise.race([this.endpoint.waitConnected(REPLAY_GUEST_WAIT_MS), over]);
+    } catch (e) {
+      if (this.#over) return null;
+      throw e;
+    }
     if (loadError() !== null) throw loadError();
     this.#startedAt = this.#clock.nowMs();
     engine.start(this.#startedAt);
@@ -251,7 +272,8 @@ export class Replayer implements App {
   }
 
   status(): Record<string, unknown> {
-    return { log: this.#opts.log, pacing: this.#opts.pacing, over: this.#over, endpoint: this.endpoint.status(), port: this.port.status(), ...(this.engine !== null ? { progress: this.#result().summary } : {}) };
+    const state = this.#over ? 'over' : this.#startedAt === 0 ? 'waiting for the guest' : 'playing';
+    return { log: this.#opts.log, pacing: this.#opts.pacing, state, over: this.#over, endpoint: this.endpoint.status(), port: this.port.status(), ...(this.engine !== null ? { progress: this.#result().summary } : {}) };
   }
 
   counterTree(): CounterTree {
@@ -279,6 +301,7 @@ export class Replayer implements App {
       divergences: this.divergences,
       summary: {
         matched: s.divergences === 0 && e.finished,
+        ...(this.#guestLeftAtMs > 0 ? { guestDisconnectedAfterMs: Math.round(this.#guestLeftAtMs - this.#startedAt) } : {}),
         injected: s.injected,
         injectedBytes: s.injectedBytes,
         // Injected frames the guest never got (it left, or its socket failed): counted, not hidden.

@@ -5,7 +5,7 @@ import { Replayer } from '../app/replayer.ts';
 import { DEFAULT_REORDER_WINDOW, DEFAULT_REPLAY_TIMEOUT_MS, type Pacing } from '../engine/replay/replay-engine.ts';
 import { runService } from './service.ts';
 
-/** Exit statuses: 0 the replay matched; 1 it diverged, did not finish or was interrupted. */
+/** Exit statuses: 0 the replay matched; 1 it diverged or the guest left before the end; 130 interrupted (SIGINT, SIGTERM or quit) before it was over. */
 export async function replayCommand(o: { log: string; guest: string; pacing?: string; speed?: string; timeout?: number; continue?: boolean; report?: string; reportPcap?: string; window?: number; lookaheadBytes?: number; control?: string }): Promise<number> {
   const pacing = (o.pacing ?? 'causal') as Pacing;
   const speed = o.speed === undefined ? 1 : Number(o.speed);
@@ -24,9 +24,11 @@ export async function replayCommand(o: { log: string; guest: string; pacing?: st
   });
   r.events.on((e) => {
     if (e.name === 'REPLAY_DIVERGENCE') process.stdout.write(`divergence: ${JSON.stringify(e.data)}\n`);
+    else if (e.name === 'REPLAY_WAITING') process.stderr.write(`netrr replay: waiting for the guest to connect on ${o.guest} (up to 24 h; SIGINT stops)\n`);
+    else if (e.name === 'REPLAY_GUEST_DISCONNECTED') process.stderr.write(`netrr replay: the guest disconnected mid-replay: ${JSON.stringify(e.data)}\n`);
   });
   const status = await runService(r, o.control !== undefined ? { control: o.control } : {});
-  const verdict = r.result === null ? 'INTERRUPTED' : r.result.matched ? 'MATCHED' : 'DIVERGED';
+  const verdict = r.result === null ? 'INTERRUPTED' : r.result.matched ? 'MATCHED' : 'guestDisconnectedAfterMs' in r.result.summary ? 'GUEST-DISCONNECTED' : 'DIVERGED';
   process.stdout.write(`replay: ${verdict} ${JSON.stringify(r.result?.summary ?? r.summary())}\n`);
   return status;
 }

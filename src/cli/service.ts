@@ -17,6 +17,9 @@ export interface ServiceOptions {
   readonly control?: string;
 }
 
+/** Exit status of an app that ends by itself (a replay) when it was stopped before its end: 128 + SIGINT, as a shell reports it. */
+export const EXIT_INTERRUPTED = 130;
+
 /** Runs `app` until a signal, `quit`, a fatal error or (for an app that ends by itself) its end; resolves with its exit status. */
 export async function runService(app: App, opts: ServiceOptions = {}): Promise<number> {
   const name = opts.name ?? app.kind;
@@ -67,19 +70,17 @@ export async function runService(app: App, opts: ServiceOptions = {}): Promise<n
     for (const [cmd, c] of Object.entries(app.commands)) control.register(cmd, c.help, c.handler);
     await control.listen();
   }
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    void stop();
-  };
+  const onSignal = (): void => void stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   await app.start();
   let status = 0;
+  let ended = false;
   if (app.finished !== undefined) {
     void app.finished.then(
       (s) => {
         status = s;
+        ended = true;
         void stop();
       },
       (e: unknown) => {
@@ -91,6 +92,6 @@ export async function runService(app: App, opts: ServiceOptions = {}): Promise<n
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
   if (fatal !== null) throw fatal;
-  // An app that ends by itself and was interrupted did not finish: status 1.
-  return app.finished !== undefined && interrupted ? 1 : status;
+  // An app that ends by itself but was stopped first (a signal, quit) did not finish: a status of its own, as a shell gives SIGINT.
+  return app.finished !== undefined && !ended ? EXIT_INTERRUPTED : status;
 }

@@ -67,7 +67,8 @@ export class StreamEndpoint implements FrameEndpoint {
   #paused = false;
   #closed = false;
   #needDrain = false;
-  #connectWaiters: (() => void)[] = [];
+  /** waitConnected() callers: settled at the next connect, or failed when the endpoint closes first. */
+  #connectWaiters: { done: () => void; fail: (e: NetrrError) => void }[] = [];
   #peer: string | undefined;
   readonly #source: SocketSource;
 
@@ -154,7 +155,7 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#emit({ type: 'connected', endpoint: this.name, detail: this.#peer ?? '' });
     const waiters = this.#connectWaiters;
     this.#connectWaiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.done();
     return true;
   }
 
@@ -296,22 +297,33 @@ export class StreamEndpoint implements FrameEndpoint {
 
   waitConnected(timeoutMs: number): Promise<void> {
     if (this.#socket !== null) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new NetrrError('ERR_ENDPOINT_CLOSED', `${this.name}: closed while waiting for a peer`));
     return new Promise((resolve, reject) => {
+      const w = {
+        done: (): void => {
+          clearTimeout(t);
+          resolve();
+        },
+        // A waiter must not outlive the endpoint (its timer would keep the process alive).
+        fail: (e: NetrrError): void => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
       const t = setTimeout(() => {
-        this.#connectWaiters = this.#connectWaiters.filter((w) => w !== done);
+        this.#connectWaiters = this.#connectWaiters.filter((x) => x !== w);
         reject(new NetrrError('ERR_CONNECT', `${this.name}: no peer connected within ${timeoutMs} ms`));
       }, timeoutMs);
-      const done = (): void => {
-        clearTimeout(t);
-        resolve();
-      };
-      this.#connectWaiters.push(done);
+      this.#connectWaiters.push(w);
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const waiters = this.#connectWaiters;
+    this.#connectWaiters = [];
+    for (const w of waiters) w.fail(new NetrrError('ERR_ENDPOINT_CLOSED', `${this.name}: closed while waiting for a peer`));
     this.#flush();
     const sock = this.#socket;
     if (sock !== null) {
