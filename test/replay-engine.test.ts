@@ -251,3 +251,19 @@ test('streaming: the log arrives in batches, the engine holds at most its lookah
   assert.ok(peak <= 2 * (lookahead + BATCH * 2 * 250), `held at most ${peak} bytes`);
   assert.ok(peak < (N * 2 * 242) / 10, 'far less than the log');
 });
+
+test('recorded pacing says when its next world frame is due, so a driver can tick then rather than at its next regular tick', () => {
+  const recs: LoggedFrame[] = [
+    { seq: 0, fromGuest: true, tsNs: 0, frame: buildFrame({ ...G, proto: 'udp', srcPort: 999, dstPort: 69, payload: 'ack1' }) },
+    { seq: 1, fromGuest: false, tsNs: 300_000, frame: buildFrame({ ...W, proto: 'udp', srcPort: 69, dstPort: 999, payload: 'data2' }) },
+  ];
+  const r = run(recs, { pacing: 'recorded' });
+  r.e.start(0);
+  assert.equal(r.e.nextInjectAtMs, Infinity, 'nothing waits for time before the guest frame');
+  r.e.guestFrame(recs[0]!.frame, 100);
+  assert.equal(r.injected.length, 0);
+  assert.equal(r.e.nextInjectAtMs, 100.3, '0.3 ms after the guest frame it answers');
+  r.e.tick(100.3);
+  assert.equal(r.injected.length, 1);
+  assert.equal(r.e.nextInjectAtMs, Infinity);
+});

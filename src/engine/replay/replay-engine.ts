@@ -19,7 +19,8 @@
 import { PacketView } from '../../packet/packet-view.ts';
 import { type FlowMapping, FlowMappings } from './flow-mapping.ts';
 import { type FrameDifference, frameDifference } from './frame-diff.ts';
-import { TcpWindows } from './tcp-window.ts';
+import { GuestStreams, type RecordedSegment } from './guest-stream.ts';
+import { TcpWindows, flowKey } from './tcp-window.ts';
 
 export type Pacing = 'causal' | 'recorded' | 'fast';
 
@@ -48,6 +49,8 @@ export interface ReplayOptions {
 
 export const DEFAULT_REPLAY_TIMEOUT_MS = 10_000;
 export const DEFAULT_REORDER_WINDOW = 8;
+/** Recorded guest frames searched for a segment of the live guest's stream: at least this many, or eight reorder windows. */
+const STREAM_SCAN_MIN = 64;
 /** How many matched guest frames are remembered for recognising retransmissions. */
 const RECENT_MATCHES = 32;
 /** A streaming engine asks for more log while it holds less than this many frame bytes. */
@@ -96,6 +99,8 @@ export class ReplayStats {
   retransmissions = 0;
   /** Timing-driven recorded frames not waited for. */
   skippedOptional = 0;
+  /** Live guest TCP segments accepted as the recorded byte stream cut differently (guest-stream.ts). */
+  streamMatched = 0;
   /** World TCP segments held until the live guest's receive window reached them (tcp-window.ts). */
   windowWaits = 0;
   /** Holds that outlived the timeout and were injected anyway (the deadlock guard). */
@@ -157,7 +162,11 @@ export class ReplayEngine {
   #rec = new PacketView();
   #scratch = new PacketView();
   #windowView = new PacketView();
+  #streamView = new PacketView();
+  #gateView = new PacketView();
+  #nextInjectAtMs = Infinity;
   readonly windows = new TcpWindows();
+  readonly streams = new GuestStreams();
   /** World frames waiting for the live guest's window, in log order, with when they started waiting. */
   #held: { idx: number; sinceMs: number; needsWindow: boolean }[] = [];
   /** Flows with a held frame during one pump: their later frames wait behind it, keeping each flow in order. */
@@ -285,6 +294,7 @@ export class ReplayEngine {
     const p = this.options.pacing;
     const blocked = this.#blocked;
     blocked.clear();
+    this.#nextInjectAtMs = Infinity;
     if (this.#held.length > 0) this.#releaseHeld(nowMs);
     const loadedEnd = this.#base + this.#records.length;
     while (this.#nextWorld < loadedEnd) {
@@ -295,9 +305,15 @@ export class ReplayEngine {
         this.#nextWorld++;
         continue;
       }
-      if (p !== 'fast' && this.#firstUnmatchedIndex() < this.#nextWorld) break;
+      if (p !== 'fast' && this.#waitsForGuest(r)) break;
       // An absolute schedule from the start would inject a DHCP offer before a slower boot asked for it.
-      if (p === 'recorded' && nowMs < this.#anchorLiveMs + (r.tsNs - this.#anchorRecNs) / 1e6 / this.options.speed) break;
+      if (p === 'recorded') {
+        const dueAt = this.#anchorLiveMs + (r.tsNs - this.#anchorRecNs) / 1e6 / this.options.speed;
+        if (nowMs < dueAt) {
+          this.#nextInjectAtMs = dueAt;
+          break;
+        }
+      }
       if (p !== 'fast') {
         const v = this.#windowView.decode(r.frame);
         const key = TcpWindows.worldKey(v);
@@ -325,6 +341,30 @@ export class ReplayEngine {
     this.#trim();
   }
 
+  /**
+   * Causal pacing: a world frame waits for every guest frame recorded before
+   * it, except the guest's own TCP data on the same flow once the live guest
+   * has sent all that the frame acknowledges (a guest cuts its stream into
+   * segments by timing, so an upload's recorded segments may never be matched
+   * one for one before the world's ACK is due).
+   */
+  #waitsForGuest(r: LoggedFrame): boolean {
+    if (this.#firstUnmatchedIndex() >= this.#nextWorld) return false;
+    const wv = this.#gateView.decode(r.frame);
+    if (!this.streams.covers(wv)) return true;
+    const key = flowKey(wv, false);
+    for (let k = this.#expHead; k < this.#expected.length; k++) {
+      const idx = this.#expected[k]!;
+      if (idx === -1) continue;
+      if (idx >= this.#nextWorld) return false;
+      const gv = this.#scratch.decode(this.#at(idx).frame);
+      if (isOptional(gv)) continue;
+      if (gv.ipProto === 6 && gv.srcPort >= 0 && (gv.payloadLength > 0 || (gv.tcpFlags & 0x01) !== 0) && flowKey(gv, true) === key) continue;
+      return true;
+    }
+    return false;
+  }
+
   /** Injects held world frames the live window now takes (or whose hold outlived the timeout), in log order per flow. */
   #releaseHeld(nowMs: number): void {
     const blocked = this.#blocked;
@@ -344,6 +384,11 @@ export class ReplayEngine {
       }
     }
     this.#held.length = kept;
+  }
+
+  /** Recorded pacing: the live time at which the next world frame is due (Infinity when none waits for time). A driver ticks then. */
+  get nextInjectAtMs(): number {
+    return this.#nextInjectAtMs;
   }
 
   /** World frames waiting for the live guest's receive window. */
@@ -458,6 +503,7 @@ export class ReplayEngine {
     // Every live frame moves the live window (timing-driven ACKs and retransmissions too).
     const windowMoved = this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0;
     if (hit >= 0) {
+      this.streams.sent(this.#streamView.decode(translated));
       const matched = this.#at(this.#expected[hit]!);
       this.#recentMatches.push(matched.frame);
       if (matched.tsNs >= this.#anchorRecNs) {
@@ -492,10 +538,59 @@ export class ReplayEngine {
         return;
       }
     }
+    if (this.#streamMatch(translated, nowMs, windowMoved)) return;
     const exp = firstDiff ?? { idx: this.#firstUnmatchedIndex(), diff: { offset: 0, field: 'frame' } };
     const expRec = this.#at(exp.idx);
     this.#diverge({ kind: 'mismatch', seq: expRec.seq, field: exp.diff.field, offset: exp.diff.offset, expected: expRec.frame, actual: translated, atMs: nowMs });
     if (this.options.continueOnDivergence) this.stats.unmatched++;
+  }
+
+  /** The guest's TCP data cut into other segments than recorded: accepted when its bytes continue the recorded stream. */
+  #streamMatch(translated: Uint8Array, nowMs: number, windowMoved: boolean): boolean {
+    const v = this.#streamView.decode(translated);
+    if (v.ipProto !== 6 || v.srcPort < 0 || (v.payloadLength === 0 && (v.tcpFlags & 0x01) === 0)) return false;
+    const key = flowKey(v, true);
+    const segs: RecordedSegment[] = [];
+    let lastCovered = -1;
+    const limit = Math.min(this.#expected.length, this.#expHead + Math.max(STREAM_SCAN_MIN, this.options.window * 8));
+    for (let k = this.#expHead; k < limit; k++) {
+      const idx = this.#expected[k]!;
+      if (idx === -1) continue;
+      const r = this.#at(idx);
+      const rv = new PacketView().decode(r.frame);
+      if (rv.ipProto !== 6 || rv.srcPort < 0 || (rv.payloadLength === 0 && (rv.tcpFlags & 0x01) === 0) || flowKey(rv, true) !== key) continue;
+      segs.push({
+        view: rv,
+        covered: () => {
+          this.#expected[k] = -1;
+          this.stats.matched++;
+          if (r.tsNs >= this.#anchorRecNs) {
+            this.#anchorRecNs = r.tsNs;
+            this.#anchorLiveMs = nowMs;
+          }
+          if (k > lastCovered) lastCovered = k;
+        },
+      });
+    }
+    const verdict = this.streams.match(v, segs);
+    if (verdict === 'no') return false;
+    if (verdict === 'retransmission') {
+      this.stats.retransmissions++;
+      if (windowMoved) this.#pump(nowMs);
+      return true;
+    }
+    this.stats.streamMatched++;
+    // Timing-driven recorded frames before the last segment it completed (ACKs folded in elsewhere): skip them.
+    for (let k = this.#expHead; k < lastCovered; k++) {
+      const idx = this.#expected[k]!;
+      if (idx !== -1 && isOptional(this.#rec.decode(this.#at(idx).frame))) {
+        this.#expected[k] = -1;
+        this.stats.skippedOptional++;
+      }
+    }
+    if (lastCovered >= 0) this.#dueSinceMs = -1;
+    this.#pump(nowMs);
+    return true;
   }
 
   #diverge(d: ReplayDivergence): void {

@@ -139,7 +139,7 @@ export class TcpWindows {
 }
 
 /** guest address|guest port|world address|world port, from a guest frame (fromGuest) or a world frame. */
-function flowKey(v: PacketView, fromGuest: boolean): string {
+export function flowKey(v: PacketView, fromGuest: boolean): string {
   const n = v.l3 === L3_IPV4 ? 4 : 16;
   const g = fromGuest ? v.ipSrcOffset : v.ipDstOffset;
   const w = fromGuest ? v.ipDstOffset : v.ipSrcOffset;
