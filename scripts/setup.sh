@@ -3,7 +3,8 @@
 #   scripts/setup.sh          npm packages + build (enough for the CLI)
 #   scripts/setup.sh --system also the Debian packages the tests drive:
 #                             qemu-system-x86, tshark (+capinfos/editcap/text2pcap), passt,
-#                             iproute2 and dnsmasq (the tap tests' network namespace world),
+#                             iproute2, dnsmasq and nftables (the tap tests' network namespace world;
+#                             nft drops segments there to make a guest send SACKs),
 #                             gcc and libc6-dev (the tap helper, native/netrr-tap.c,
 #                             and the guest's static helpers, guest/src/),
 #                             and the test guest built from Debian packages (scripts/build-guest.sh)
@@ -18,6 +19,7 @@ if [[ "${1:-}" == "--system" ]]; then
   command -v passt >/dev/null || need+=(passt)
   command -v ip >/dev/null || need+=(iproute2)
   command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+  command -v nft >/dev/null || need+=(nftables)
   command -v cc >/dev/null || need+=(gcc)
   # libc.a: the test guest's static helpers (guest/src/) link against it.
   [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)

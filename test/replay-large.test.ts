@@ -17,7 +17,10 @@ import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest
 import { Netns } from './helpers/netns.ts';
 import { Qemu } from './helpers/qemu.ts';
 import { waitFor } from './helpers/raw-peer.ts';
-import { NETRR_BIN, start, tempDir } from './helpers/run.ts';
+import { NETRR_BIN, run, start, tempDir } from './helpers/run.ts';
+import { spawn } from 'node:child_process';
+import { logSegments, scanSegment } from '../src/io/log-file.ts';
+import { PacketView } from '../src/packet/packet-view.ts';
 
 const tmp = tempDir('netrr-replay-large-');
 after(() => tmp.cleanup());
@@ -80,9 +83,67 @@ test('an 8 MB download from a Linux peer behind a tap (window scaling, SACK, tim
   await replayBothPacings(t, d, log, port, md5);
 });
 
-async function replayBothPacings(t: TestContext, d: string, log: string, port: number, md5: string): Promise<void> {
+test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on the way to the guest, recorded, then replayed beside a CPU hog', async (t) => {
+  const d = join(tmp.path, 'sack');
+  mkdirSync(d);
+  const file = randomBytes(FILE_BYTES);
+  writeFileSync(join(d, 'file.bin'), file);
+  const md5 = createHash('md5').update(file).digest('hex');
+  const port = 8080;
+  const log = join(d, 'rec.nrrlog');
+  // The server sits one hop away (its own namespace behind a veth), so that a drop on the
+  // router is a real loss: a drop on the sending host is reported to the socket, which
+  // sends again at once and leaves no hole for the guest to SACK.
+  const router = await Netns.create();
+  const far = await Netns.create();
+  const sh = async (args: string[]): Promise<void> => {
+    const r = await run(args[0]!, args.slice(1));
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  };
+  try {
+    await router.addTap('ntap0', '10.0.2.2/24');
+    await sh(['ip', '-n', router.name, 'link', 'add', 'rtr0', 'type', 'veth', 'peer', 'name', 'far0', 'netns', far.name]);
+    await sh(['ip', '-n', router.name, 'addr', 'add', '10.9.0.1/30', 'dev', 'rtr0']);
+    await sh(['ip', '-n', router.name, 'link', 'set', 'rtr0', 'up']);
+    await sh(['ip', 'netns', 'exec', router.name, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await sh(['ip', '-n', far.name, 'addr', 'add', '10.9.0.2/30', 'dev', 'far0']);
+    await sh(['ip', '-n', far.name, 'link', 'set', 'far0', 'up']);
+    await sh(['ip', '-n', far.name, 'link', 'set', 'lo', 'up']);
+    await sh(['ip', '-n', far.name, 'route', 'add', 'default', 'via', '10.9.0.1']);
+    await sh(['ip', 'netns', 'exec', router.name, 'nft', 'add', 'table', 'inet', 'lossy']);
+    await sh(['ip', 'netns', 'exec', router.name, 'nft', 'add', 'chain', 'inet', 'lossy', 'relay', '{ type filter hook forward priority 0; }']);
+    await sh(['ip', 'netns', 'exec', router.name, 'nft', 'add', 'rule', 'inet', 'lossy', 'relay', 'tcp', 'sport', String(port), 'numgen', 'inc', 'mod', '25', '==', '3', 'counter', 'drop']);
+    await far.httpServer('10.9.0.2', port, join(d, 'file.bin'));
+    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `tap:ntap0,netns=${router.name}`, '--log', log]);
+    await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
+    // A key=value on the kernel command line reaches init's environment.
+    const g = bootGuest('big-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port} NETRR_SERVER=10.9.0.2`);
+    const recorded = await waitTask(g, 150_000);
+    assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
+    rec.child.kill('SIGTERM');
+    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+    const rules = (await run('ip', ['netns', 'exec', router.name, 'nft', 'list', 'ruleset'])).stdout;
+    t.diagnostic(`router drops: ${/counter (packets \d+ bytes \d+)/.exec(rules)?.[1] ?? '?'}`);
+  } finally {
+    await router.destroy();
+    await far.destroy();
+  }
+  let sacks = 0;
+  const v = new PacketView();
+  for (const seg of logSegments(log)) await scanSegment(seg, (r) => void (r.port === 0 && v.decode(r.payload).tcpSackBlocks > 0 && sacks++));
+  assert.ok(sacks > 10, `the recorded guest sent ${sacks} ACKs with SACK blocks`);
+  t.diagnostic(`recorded guest ACKs with SACK blocks: ${sacks}`);
+  const hogs = [0, 1].map(() => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+  try {
+    await replayBothPacings(t, d, log, port, md5, 'NETRR_SERVER=10.9.0.2');
+  } finally {
+    for (const h of hogs) h.kill('SIGKILL');
+  }
+});
+
+async function replayBothPacings(t: TestContext, d: string, log: string, port: number, md5: string, cmdline = ''): Promise<void> {
   for (const pacing of ['causal', 'recorded']) {
-    const r = await replayIntoGuest({ log, sock: `${d}/${pacing}.sock`, task: 'big-fetch', cmdline: `netrr.port=${port}`, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
+    const r = await replayIntoGuest({ log, sock: `${d}/${pacing}.sock`, task: 'big-fetch', cmdline: `netrr.port=${port} ${cmdline}`, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
     assert.equal(r.code, 0, `${pacing}: ${r.out}\n${r.serial}`);
     assert.match(r.serial, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), `${pacing}: the recorded download`);
     const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(r.out)![1]!) as { divergences: number; injected: number; injectedBytes: number; windowWaits: number; windowWaitsExpired: number; seconds: number };
