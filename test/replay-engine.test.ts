@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../src/engine/replay/replay-engine.ts';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
+import { FlowMappings, LearnTxn } from '../src/engine/replay/flow-mapping.ts';
 import { buildFrame } from './helpers/build-packet.ts';
 
 const G = { src: '52:54:00:12:34:56', dst: '52:55:0a:00:02:02', ipSrc: '10.0.2.15', ipDst: '10.0.2.2' };
@@ -266,4 +267,22 @@ test('recorded pacing says when its next world frame is due, so a driver can tic
   r.e.tick(100.3);
   assert.equal(r.injected.length, 1);
   assert.equal(r.e.nextInjectAtMs, Infinity);
+});
+
+test('learning is a transaction: what a frame would teach is kept only when it matches', () => {
+  const m = new FlowMappings();
+  const txn = new LearnTxn();
+  const live = new PacketView().decode(buildFrame({ ...G, proto: 'udp', srcPort: 41000, dstPort: 53, payload: 'q' }));
+  const rec = new PacketView().decode(buildFrame({ ...G, proto: 'udp', srcPort: 40000, dstPort: 53, payload: 'q' }));
+  assert.notEqual(m.proposeFlow(txn, live, rec), null);
+  m.proposeTxid(txn, 'aaaa', 'bbbb');
+  assert.equal(m.forLive(live), undefined, 'proposed, not stored');
+  txn.clear();
+  m.commit(txn);
+  assert.equal(m.forLive(live), undefined, 'a cleared transaction commits nothing');
+  assert.equal(m.learned.length + m.txidsLearned + m.echoLearned, 0);
+  m.proposeFlow(txn, live, rec);
+  m.commit(txn);
+  assert.equal(m.forLive(live)?.recPort, 40000);
+  assert.equal(m.learned.length, 1);
 });

@@ -225,3 +225,30 @@ test('recorded pacing: a guest frame is not due while a world frame recorded bef
   assert.equal(r.divs.length, 1, 'once the reply is in, a missing answer times out');
   assert.equal(r.divs[0]!.kind, 'missing');
 });
+
+test('engine: a retransmission that fills the hole the live ACK is stuck at goes past the frames waiting for the window', () => {
+  // Recorded: the world's segment at 5001 was lost; the guest ACKed 5001 with room for 2000; the world retransmitted it last.
+  const recs = log([
+    [true, guest({ seq: 1000, flags: TCP_SYN })],
+    [false, world({ seq: 5000, ack: 1001, flags: TCP_SYN | TCP_ACK })],
+    [true, guest({ seq: 1001, ack: 5001, flags: TCP_ACK | TCP_PSH, win: 3000, payload: 'GET' })],
+    [false, world({ seq: 6001, ack: 1004, flags: TCP_ACK, len: 1000 })],
+    [false, world({ seq: 7001, ack: 1004, flags: TCP_ACK, len: 1000 })],
+    [false, world({ seq: 5001, ack: 1004, flags: TCP_ACK, len: 1000 })],
+    [true, guest({ seq: 1004, ack: 8001, flags: TCP_ACK | TCP_FIN, win: 3000 })],
+  ]);
+  const r = engine(recs);
+  r.e.start(0);
+  r.e.guestFrame(guest({ sport: 41000, seq: 1, flags: TCP_SYN }), 1);
+  // This boot's guest offers 2000: 6001..7001 fits, 7001..8001 waits; the retransmission of 5001 must not wait behind it.
+  r.e.guestFrame(guest({ sport: 41000, seq: 2, ack: 5001, flags: TCP_ACK | TCP_PSH, win: 2000, payload: 'GET' }), 2);
+  assert.deepEqual(r.injected.slice(1).map((f) => view(f).tcpSeq), [6001, 5001]);
+  assert.equal(r.e.windowHeld, 1);
+  // The hole filled, the guest ACKs 7001 and 7001..8001 fits.
+  r.e.guestFrame(guest({ sport: 41000, seq: 5, ack: 7001, flags: TCP_ACK, win: 2000 }), 3);
+  assert.deepEqual(r.injected.slice(1).map((f) => view(f).tcpSeq), [6001, 5001, 7001]);
+  r.e.guestFrame(guest({ sport: 41000, seq: 5, ack: 8001, flags: TCP_ACK | TCP_FIN, win: 2000 }), 4);
+  assert.deepEqual(r.divs, []);
+  assert.ok(r.isFinished());
+  assert.equal(r.e.stats.windowWaitsExpired, 0);
+});

@@ -91,6 +91,23 @@ const ICMP_ECHO_REPLY = 0;
 const ICMPV6_ECHO_REQUEST = 128;
 const ICMPV6_ECHO_REPLY = 129;
 
+/**
+ * What one live frame would teach, held until the frame matches: a flow's
+ * choices, a transaction id, an echo's data. FlowMappings.commit() applies
+ * all of it; a frame that matches nothing leaves no trace (clear()).
+ */
+export class LearnTxn {
+  flow: { readonly mapping: FlowMapping; readonly liveKey: string; readonly recKey: string; readonly udpLive: string | null; readonly udpRec: string | null } | null = null;
+  txid: { readonly liveId: string; readonly recId: string } | null = null;
+  echo: { readonly key: string; readonly data: Uint8Array } | null = null;
+
+  clear(): void {
+    this.flow = null;
+    this.txid = null;
+    this.echo = null;
+  }
+}
+
 export class FlowMappings {
   /** By live key (guest frames) and by recorded key (world frames). */
   readonly #byLive = new Map<string, FlowMapping>();
@@ -115,7 +132,7 @@ export class FlowMappings {
    * When the (translated) live frame and the recorded one differ only in a
    * transaction id (and DHCP's elapsed seconds), returns the live frame with
    * the recorded values in place and the pair of ids, without storing them:
-   * the caller commits with commitTxid once the whole frame matched.
+   * proposeTxid puts them in a transaction once the whole frame matched.
    */
   candidateTxid(t: PacketView, rec: PacketView): { frame: Uint8Array; liveId: string; recId: string } | null {
     const lf = txidField(t);
@@ -131,10 +148,34 @@ export class FlowMappings {
     };
   }
 
-  commitTxid(liveId: string, recId: string): void {
-    if (!this.#txLiveToRec.has(liveId)) this.txidsLearned++;
-    this.#txLiveToRec.set(liveId, recId);
-    this.#txRecToLive.set(recId, liveId);
+  proposeTxid(txn: LearnTxn, liveId: string, recId: string): void {
+    txn.txid = { liveId, recId };
+  }
+
+  /** Applies what a matched frame taught. */
+  commit(txn: LearnTxn): void {
+    const f = txn.flow;
+    if (f !== null) {
+      this.#byLive.set(f.liveKey, f.mapping);
+      this.#byRec.set(f.recKey, f.mapping);
+      if (f.udpLive !== null && f.udpRec !== null) {
+        this.#udpByLive.set(f.udpLive, f.mapping);
+        this.#udpByRec.set(f.udpRec, f.mapping);
+      }
+      this.learned.push(f.mapping);
+    }
+    const t = txn.txid;
+    if (t !== null) {
+      if (!this.#txLiveToRec.has(t.liveId)) this.txidsLearned++;
+      this.#txLiveToRec.set(t.liveId, t.recId);
+      this.#txRecToLive.set(t.recId, t.liveId);
+    }
+    const e = txn.echo;
+    if (e !== null) {
+      this.#echoData.set(e.key, e.data);
+      this.echoLearned++;
+    }
+    txn.clear();
   }
 
   /** A guest frame with a known live transaction id rewritten to the recorded one (copy), or null. */
@@ -152,12 +193,10 @@ export class FlowMappings {
     return (v.ipProto === IPPROTO_ICMP && v.icmpType === ICMP_ECHO_REQUEST) || (v.ipProto === IPPROTO_ICMPV6 && v.icmpType === ICMPV6_ECHO_REQUEST);
   }
 
-  /** Remembers a live echo request's data (translated frame `t`, recorded id/seq). */
-  learnEchoData(t: PacketView): void {
+  /** A live echo request's data (translated frame `t`, recorded id/seq), for the reply: into the transaction. */
+  proposeEcho(txn: LearnTxn, t: PacketView): void {
     const b = t.buf;
-    const key = `${t.icmpId}|${u16be(b, t.l4Offset + 6)}`;
-    this.#echoData.set(key, Uint8Array.from(b.subarray(t.payloadOffset, t.payloadOffset + t.payloadLength)));
-    this.echoLearned++;
+    txn.echo = { key: `${t.icmpId}|${u16be(b, t.l4Offset + 6)}`, data: Uint8Array.from(b.subarray(t.payloadOffset, t.payloadOffset + t.payloadLength)) };
   }
 
   /** Whether a live guest frame may start a flow whose choices we learn (SYN, or any UDP/ICMP echo). */
@@ -181,11 +220,12 @@ export class FlowMappings {
   }
 
   /**
-   * Learns from a live guest frame and the recorded frame it stands for, when
-   * they differ only in learnable values. Returns the mapping, or null when
-   * the two are not the same flow's first packet.
+   * Proposes what a live guest frame and the recorded frame it stands for
+   * teach, when they differ only in learnable values: the mapping goes into
+   * the transaction (commit() stores it). Returns it, or null when the two
+   * are not the same flow's first packet.
    */
-  learn(live: PacketView, rec: PacketView): FlowMapping | null {
+  proposeFlow(txn: LearnTxn, live: PacketView, rec: PacketView): FlowMapping | null {
     if (live.ipProto !== rec.ipProto || live.l3 !== rec.l3 || !FlowMappings.learnable(live) || !FlowMappings.learnable(rec)) return null;
     if (addrKey(live, true) !== addrKey(rec, true)) return null;
     const proto = live.ipProto;
@@ -211,28 +251,15 @@ export class FlowMappings {
       proto,
       describe: `${proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : 'icmp'} ${proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? 'id' : 'port'} ${recPort} → ${livePort}${proto === IPPROTO_TCP ? `, isn +${seqDelta}, tsval +${tsDelta}` : ''}`,
     };
-    this.#byLive.set(flowKey(live, true, livePort), m);
-    this.#byRec.set(flowKey(rec, true, recPort), m);
-    if (proto === IPPROTO_UDP) {
-      this.#udpByLive.set(udpSocketKey(live, true, livePort), m);
-      this.#udpByRec.set(udpSocketKey(rec, true, recPort), m);
-    }
-    this.learned.push(m);
+    const udp = proto === IPPROTO_UDP;
+    txn.flow = {
+      mapping: m,
+      liveKey: flowKey(live, true, livePort),
+      recKey: flowKey(rec, true, recPort),
+      udpLive: udp ? udpSocketKey(live, true, livePort) : null,
+      udpRec: udp ? udpSocketKey(rec, true, recPort) : null,
+    };
     return m;
-  }
-
-  /** Undoes a learn() that turned out wrong for this pair. */
-  forget(live: PacketView, rec: PacketView): void {
-    const lk = flowKey(live, true, guestPort(live, true));
-    const m = this.#byLive.get(lk);
-    this.#byLive.delete(lk);
-    this.#byRec.delete(flowKey(rec, true, guestPort(rec, true)));
-    if (live.ipProto === IPPROTO_UDP) {
-      const lu = udpSocketKey(live, true, guestPort(live, true));
-      const ru = udpSocketKey(rec, true, guestPort(rec, true));
-      if (this.#udpByLive.get(lu) === m) this.#udpByLive.delete(lu);
-      if (this.#udpByRec.get(ru) === m) this.#udpByRec.delete(ru);
-    }
   }
 
   /** A copy of a live frame with the values a fresh boot chooses replaced by the recorded ones (for naming a real difference). */

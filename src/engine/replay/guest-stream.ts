@@ -23,13 +23,6 @@ class SendState {
   finSent = false;
 }
 
-/** A recorded guest segment of the flow, as the engine offers it for a stream match. */
-export interface RecordedSegment {
-  readonly view: PacketView;
-  /** Called when the live guest has sent all of it. */
-  readonly covered: () => void;
-}
-
 export type StreamVerdict = 'no' | 'retransmission' | 'accepted';
 
 export class GuestStreams {
@@ -69,8 +62,13 @@ export class GuestStreams {
     return !seqAfter(world.tcpAck, sent);
   }
 
-  /** A live data (or FIN) segment that matched no recorded frame as it is: does it continue the recorded byte stream? */
-  match(v: PacketView, recorded: readonly RecordedSegment[]): StreamVerdict {
+  /**
+   * A live data (or FIN) segment that matched no recorded frame as it is:
+   * does it continue the recorded byte stream? `recorded` holds the flow's
+   * unmatched recorded guest segments (the first `count`); `covered(i)` is
+   * called for each one the live guest has now sent all of.
+   */
+  match(v: PacketView, recorded: readonly PacketView[], count: number, covered: (i: number) => void): StreamVerdict {
     if (v.ipProto !== 6 || v.srcPort < 0 || (v.tcpFlags & (TCP_SYN | TCP_RST)) !== 0) return 'no';
     const fin = (v.tcpFlags & TCP_FIN) !== 0;
     if (v.payloadLength === 0 && !fin) return 'no';
@@ -84,8 +82,8 @@ export class GuestStreams {
     if (seqAfter(s, st.nxt)) return 'no';
     // Each byte it shares with a recorded segment must be the same; bytes past st.nxt must all lie in recorded segments.
     let coveredTo = st.nxt;
-    for (const r of recorded) {
-      const rv = r.view;
+    for (let i = 0; i < count; i++) {
+      const rv = recorded[i]!;
       if ((rv.tcpFlags & TCP_STREAM_FLAGS & ~TCP_FIN) !== (v.tcpFlags & TCP_STREAM_FLAGS & ~TCP_FIN)) continue;
       const rs = rv.tcpSeq;
       const re = (rs + rv.payloadLength) >>> 0;
@@ -104,10 +102,10 @@ export class GuestStreams {
     if (seqAfter(e, coveredTo)) return 'no';
     if (seqAfter(e, st.nxt)) st.nxt = e;
     if (fin) st.finSent = true;
-    for (const r of recorded) {
-      const rv = r.view;
+    for (let i = 0; i < count; i++) {
+      const rv = recorded[i]!;
       if (seqAfter(segmentEnd(rv), st.nxt) || ((rv.tcpFlags & TCP_FIN) !== 0 && !st.finSent)) continue;
-      r.covered();
+      covered(i);
     }
     return 'accepted';
   }

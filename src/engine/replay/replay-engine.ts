@@ -17,9 +17,9 @@
 // injected) to the end of what was pushed, and says when it wants more.
 
 import { PacketView } from '../../packet/packet-view.ts';
-import { type FlowMapping, FlowMappings } from './flow-mapping.ts';
+import { type FlowMapping, FlowMappings, LearnTxn } from './flow-mapping.ts';
 import { type FrameDifference, frameDifference } from './frame-diff.ts';
-import { GuestStreams, type RecordedSegment } from './guest-stream.ts';
+import { GuestStreams } from './guest-stream.ts';
 import { TcpWindows, flowKey } from './tcp-window.ts';
 
 export type Pacing = 'causal' | 'recorded' | 'fast';
@@ -74,6 +74,15 @@ export interface ReplayDivergence {
   /** The guest's frame, translated into recorded space (mismatch only). */
   readonly actual?: Uint8Array;
   readonly atMs: number;
+}
+
+/** Where a replay is: before start(), started with no guest frame yet (no timeout runs: boot time is not a divergence), playing, done, or stopped at a divergence. */
+export type ReplayPhase = 'idle' | 'waiting' | 'playing' | 'finished' | 'stopped';
+
+/** A live frame judged against one recorded frame: what differs (null: they match), and the live frame in recorded space. */
+interface Judged {
+  readonly diff: FrameDifference | null;
+  readonly frame: Uint8Array;
 }
 
 export interface ReplaySink {
@@ -134,8 +143,9 @@ export class ReplayEngine {
   #records: LoggedFrame[] = [];
   #base = 0;
   #heldBytes = 0;
-  #ended = false;
-  #started = false;
+  /** The log has no more records (input side; the phase is the replay's own). */
+  #logEnded = false;
+  #phase: ReplayPhase = 'idle';
   #lastNowMs = 0;
   /** Recorded pacing: the live time and recorded time of the latest guest frame matched (or the start). */
   #anchorLiveMs = 0;
@@ -152,10 +162,8 @@ export class ReplayEngine {
   #startMs = 0;
   #firstTsNs = 0;
   #dueSinceMs = -1;
-  #stopped = false;
-  #finished = false;
-  /** No timeout runs before the guest's first frame: boot time is not a divergence. */
-  #guestAlive = false;
+
+
   /** The guest frames matched most recently (recorded bytes), to recognise retransmissions. */
   #recentMatches: Uint8Array[] = [];
   #live = new PacketView();
@@ -163,6 +171,14 @@ export class ReplayEngine {
   #scratch = new PacketView();
   #windowView = new PacketView();
   #streamView = new PacketView();
+  /** The translated live frame, a learning attempt's translation, a candidate rewrite: one view each, reused. */
+  #tv = new PacketView();
+  #learnView = new PacketView();
+  #candView = new PacketView();
+  readonly #txn = new LearnTxn();
+  /** Stream matching: views of recorded segments and their places in #expected, reused. */
+  readonly #segViews: PacketView[] = [];
+  readonly #segSlots: number[] = [];
   #gateView = new PacketView();
   #nextInjectAtMs = Infinity;
   readonly windows = new TcpWindows();
@@ -182,7 +198,7 @@ export class ReplayEngine {
     this.#lookahead = options.lookaheadBytes ?? REPLAY_LOOKAHEAD_BYTES;
     this.#maxHeld = Math.max(this.#lookahead, options.maxHeldBytes ?? REPLAY_MAX_HELD_BYTES);
     this.push(records);
-    if (!streaming) this.#ended = true;
+    if (!streaming) this.#logEnded = true;
   }
 
   /** More of the log, in order. */
@@ -199,12 +215,12 @@ export class ReplayEngine {
 
   /** The log has no more records. */
   end(): void {
-    this.#ended = true;
+    this.#logEnded = true;
     this.#afterInput();
   }
 
   #afterInput(): void {
-    if (!this.#started) return;
+    if (this.#phase === 'idle') return;
     const pending = this.#pending;
     this.#pending = [];
     for (const p of pending) this.guestFrame(p.frame, p.nowMs);
@@ -213,13 +229,13 @@ export class ReplayEngine {
 
   /** Whether a streaming engine wants more of the log now. */
   get hungry(): boolean {
-    if (this.#ended || this.#stopped) return false;
+    if (this.#logEnded || this.#phase === 'stopped') return false;
     return this.#heldBytes < this.#lookahead || (this.#pending.length > 0 && this.#heldBytes < this.#maxHeld);
   }
 
   /** A live frame waits for log the engine may not hold: the bound is too small for this log. */
   get starved(): boolean {
-    return !this.#ended && !this.#stopped && this.#pending.length > 0 && this.#heldBytes >= this.#maxHeld;
+    return !this.#logEnded && this.#phase !== 'stopped' && this.#pending.length > 0 && this.#heldBytes >= this.#maxHeld;
   }
 
   /** Frame bytes of the log held now. */
@@ -249,12 +265,16 @@ export class ReplayEngine {
     }
   }
 
+  get phase(): ReplayPhase {
+    return this.#phase;
+  }
+
   get stopped(): boolean {
-    return this.#stopped;
+    return this.#phase === 'stopped';
   }
 
   get finished(): boolean {
-    return this.#finished;
+    return this.#phase === 'finished';
   }
 
   /** Expected guest frames still unmatched. */
@@ -271,7 +291,7 @@ export class ReplayEngine {
     this.#anchorLiveMs = nowMs;
     this.#anchorRecNs = this.#firstTsNs;
     this.#lastNowMs = nowMs;
-    this.#started = true;
+    this.#phase = 'waiting';
     this.#pump(nowMs);
   }
 
@@ -289,7 +309,7 @@ export class ReplayEngine {
   }
 
   #pump(nowMs: number): void {
-    if (this.#stopped) return;
+    if (this.#phase === 'stopped') return;
     this.#lastNowMs = nowMs;
     const p = this.options.pacing;
     const blocked = this.#blocked;
@@ -319,7 +339,10 @@ export class ReplayEngine {
         const key = TcpWindows.worldKey(v);
         // Beyond what the live guest can take now: wait (other flows go on); a recorded world never retransmits.
         const needsWindow = key !== null && this.windows.verdict(v) === 'hold';
-        if (needsWindow || (key !== null && blocked.has(key))) {
+        // Data that fits the live window goes past its flow's waiting frames (TCP takes it out of order): above all a
+        // retransmission that fills the hole the guest's ACK is stuck at, without which the waiting frames never fit.
+        const bypass = !needsWindow && v.payloadLength > 0 && (v.tcpFlags & 0x07) === 0;
+        if (needsWindow || (key !== null && blocked.has(key) && !bypass)) {
           blocked.add(key!);
           this.#held.push({ idx: this.#nextWorld, sinceMs: nowMs, needsWindow });
           if (needsWindow) this.stats.windowWaits++;
@@ -333,7 +356,7 @@ export class ReplayEngine {
     // A guest frame is due once every world frame recorded before it went in (recorded pacing may still be waiting for one).
     const due = this.#firstUnmatchedIndex();
     if (due !== Infinity && this.#nextWorld > due && (this.#held[0]?.idx ?? Infinity) > due) {
-      if (this.#dueSinceMs < 0 && this.#guestAlive) this.#dueSinceMs = nowMs;
+      if (this.#dueSinceMs < 0 && this.#phase === 'playing') this.#dueSinceMs = nowMs;
     } else {
       this.#dueSinceMs = -1;
     }
@@ -407,18 +430,18 @@ export class ReplayEngine {
   }
 
   #checkFinished(): void {
-    if (!this.#finished && this.#ended && this.#nextWorld >= this.#base + this.#records.length && this.#held.length === 0 && this.#firstUnmatchedIndex() === Infinity) {
-      this.#finished = true;
+    if (this.#phase !== 'finished' && this.#logEnded && this.#nextWorld >= this.#base + this.#records.length && this.#held.length === 0 && this.#firstUnmatchedIndex() === Infinity) {
+      this.#phase = 'finished';
       this.#sink.finished();
     }
   }
 
   /** A frame the guest sent. */
   guestFrame(frame: Uint8Array, nowMs: number): void {
-    if (this.#stopped) return;
-    this.#guestAlive = true;
+    if (this.#phase === 'stopped') return;
+    if (this.#phase === 'waiting') this.#phase = 'playing';
     // Streaming: judge a live frame only with its whole reorder window of the log loaded.
-    if (!this.#ended && (this.#pending.length > 0 || this.#expected.length - this.#expHead <= this.options.window)) {
+    if (!this.#logEnded && (this.#pending.length > 0 || this.#expected.length - this.#expHead <= this.options.window)) {
       this.#pending.push({ frame: Uint8Array.from(frame), nowMs });
       return;
     }
@@ -427,79 +450,33 @@ export class ReplayEngine {
       return;
     }
     const live = this.#live.decode(frame);
-    let mapping = this.mappings.forLive(live);
+    const mapping = this.mappings.forLive(live);
     let translated = mapping !== undefined ? this.mappings.toRecorded(live, mapping) : frame;
-    let tv = new PacketView().decode(translated);
+    let tv = this.#tv.decode(translated);
     const withTxid = this.mappings.txidToRecorded(tv);
     if (withTxid !== null) {
       translated = withTxid;
-      tv = new PacketView().decode(translated);
+      tv = this.#tv.decode(translated);
     }
+    const txn = this.#txn;
     let firstDiff: { idx: number; diff: FrameDifference } | null = null;
     let hit = -1;
     const limit = Math.min(this.#expected.length, this.#expHead + this.options.window);
     for (let k = this.#expHead; k < limit; k++) {
       const idx = this.#expected[k]!;
       if (idx === -1) continue;
-      const rec = this.#rec.decode(this.#at(idx).frame);
-      let d = frameDifference(tv, rec);
-      if (d !== null && mapping === undefined && FlowMappings.learnable(live)) {
-        // The flow's first packet: learn what this boot chose, then compare again.
-        const m = this.mappings.learn(live, rec);
-        if (m !== null) {
-          let t2 = this.mappings.toRecorded(live, m);
-          let t2v = new PacketView().decode(t2);
-          const recv = this.#rec.decode(this.#at(idx).frame);
-          let d2 = frameDifference(t2v, recv);
-          if (d2 !== null && d2.field === 'payload' && FlowMappings.isEchoRequest(t2v) && FlowMappings.isEchoRequest(recv) && t2v.length === recv.length && frameDifference(t2v, recv, true) === null) {
-            // A fresh echo identifier and, with it, fresh echo data (a send time): both learned.
-            this.mappings.learnEchoData(t2v);
-            d2 = null;
-          }
-          if (d2 !== null && d2.field === 'payload') {
-            // A fresh port and, with it, a fresh transaction id (a DNS query from a new socket): both learned.
-            const c = this.mappings.candidateTxid(t2v, recv);
-            if (c !== null && frameDifference(new PacketView().decode(c.frame), recv) === null) {
-              this.mappings.commitTxid(c.liveId, c.recId);
-              t2 = c.frame;
-              t2v = new PacketView().decode(t2);
-              d2 = null;
-            }
-          }
-          if (d2 === null) {
-            mapping = m;
-            translated = t2;
-            d = null;
-          } else {
-            this.mappings.learned.pop(); // not this flow after all
-            this.mappings.forget(live, rec);
-            d = d2;
-          }
-        } else {
-          // Not learnable: name the first difference beyond what a fresh boot may choose.
-          d = frameDifference(new PacketView().decode(this.mappings.withRecordedChoices(live, rec)), rec) ?? d;
-        }
-      }
-      if (d !== null && d.field === 'payload') {
-        // A DHCP xid / DNS id this boot chose: learn it; replies will carry it.
-        const c = this.mappings.candidateTxid(tv, rec);
-        if (c !== null && frameDifference(new PacketView().decode(c.frame), this.#rec.decode(this.#at(idx).frame)) === null) {
-          this.mappings.commitTxid(c.liveId, c.recId);
-          translated = c.frame;
-          d = null;
-        }
-      }
-      if (d !== null && d.field === 'payload' && FlowMappings.isEchoRequest(tv) && FlowMappings.isEchoRequest(rec) && tv.length === rec.length && frameDifference(tv, rec, true) === null) {
-        // Same echo request but its data (a send time): learn it, the reply will echo it.
-        this.mappings.learnEchoData(tv);
-        d = null;
-      }
-      if (d === null) {
+      txn.clear();
+      const r = this.#judge(live, mapping, tv, translated, this.#rec.decode(this.#at(idx).frame), txn);
+      if (r.diff === null) {
+        // What this frame taught (a flow's choices, an id, echo data) holds only now that it matched.
+        this.mappings.commit(txn);
+        translated = r.frame;
         hit = k;
         break;
       }
-      if (firstDiff === null) firstDiff = { idx, diff: d };
+      firstDiff ??= { idx, diff: r.diff };
     }
+    txn.clear();
     // Every live frame moves the live window (timing-driven ACKs and retransmissions too).
     const windowMoved = this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0;
     if (hit >= 0) {
@@ -545,34 +522,80 @@ export class ReplayEngine {
     if (this.options.continueOnDivergence) this.stats.unmatched++;
   }
 
+  /**
+   * Compares a live frame (translated: `tv` over `translated`) with one
+   * recorded frame, accepting into `txn` what a fresh boot may choose: the
+   * flow's first packet (ports, ISN, timestamps), then an echo's data or a
+   * transaction id. Returns the difference that remains, and the frame in
+   * recorded space.
+   */
+  #judge(live: PacketView, mapping: FlowMapping | undefined, tv: PacketView, translated: Uint8Array, rec: PacketView, txn: LearnTxn): Judged {
+    let diff = frameDifference(tv, rec);
+    if (diff === null) return { diff, frame: translated };
+    if (mapping === undefined && FlowMappings.learnable(live)) {
+      const m = this.mappings.proposeFlow(txn, live, rec);
+      if (m !== null) {
+        const t2 = this.mappings.toRecorded(live, m);
+        const t2v = this.#learnView.decode(t2);
+        const r2 = this.#refine(t2v, t2, rec, frameDifference(t2v, rec), txn);
+        if (r2.diff === null) return r2;
+        // Not this flow's first packet after all: nothing of it is kept.
+        txn.clear();
+        diff = r2.diff;
+      } else {
+        // Not learnable: name the first difference beyond what a fresh boot may choose.
+        diff = frameDifference(this.#candView.decode(this.mappings.withRecordedChoices(live, rec)), rec) ?? diff;
+      }
+    }
+    return this.#refine(tv, translated, rec, diff, txn);
+  }
+
+  /** A payload difference a fresh boot explains: an echo's data (a send time), or a DHCP xid / DNS id. */
+  #refine(t: PacketView, frame: Uint8Array, rec: PacketView, diff: FrameDifference | null, txn: LearnTxn): Judged {
+    if (diff === null || diff.field !== 'payload') return { diff, frame };
+    if (FlowMappings.isEchoRequest(t) && FlowMappings.isEchoRequest(rec) && t.length === rec.length && frameDifference(t, rec, true) === null) {
+      // The reply will echo the live data.
+      this.mappings.proposeEcho(txn, t);
+      return { diff: null, frame };
+    }
+    const c = this.mappings.candidateTxid(t, rec);
+    if (c !== null && frameDifference(this.#candView.decode(c.frame), rec) === null) {
+      // Replies will carry this boot's id.
+      this.mappings.proposeTxid(txn, c.liveId, c.recId);
+      return { diff: null, frame: c.frame };
+    }
+    return { diff, frame };
+  }
+
   /** The guest's TCP data cut into other segments than recorded: accepted when its bytes continue the recorded stream. */
   #streamMatch(translated: Uint8Array, nowMs: number, windowMoved: boolean): boolean {
     const v = this.#streamView.decode(translated);
     if (v.ipProto !== 6 || v.srcPort < 0 || (v.payloadLength === 0 && (v.tcpFlags & 0x01) === 0)) return false;
     const key = flowKey(v, true);
-    const segs: RecordedSegment[] = [];
-    let lastCovered = -1;
+    // The flow's unmatched recorded segments, in views and slots reused from call to call.
+    const views = this.#segViews;
+    const slots = this.#segSlots;
+    let n = 0;
     const limit = Math.min(this.#expected.length, this.#expHead + Math.max(STREAM_SCAN_MIN, this.options.window * 8));
     for (let k = this.#expHead; k < limit; k++) {
       const idx = this.#expected[k]!;
       if (idx === -1) continue;
-      const r = this.#at(idx);
-      const rv = new PacketView().decode(r.frame);
+      const rv = (views[n] ??= new PacketView()).decode(this.#at(idx).frame);
       if (rv.ipProto !== 6 || rv.srcPort < 0 || (rv.payloadLength === 0 && (rv.tcpFlags & 0x01) === 0) || flowKey(rv, true) !== key) continue;
-      segs.push({
-        view: rv,
-        covered: () => {
-          this.#expected[k] = -1;
-          this.stats.matched++;
-          if (r.tsNs >= this.#anchorRecNs) {
-            this.#anchorRecNs = r.tsNs;
-            this.#anchorLiveMs = nowMs;
-          }
-          if (k > lastCovered) lastCovered = k;
-        },
-      });
+      slots[n++] = k;
     }
-    const verdict = this.streams.match(v, segs);
+    let lastCovered = -1;
+    const verdict = this.streams.match(v, views, n, (i) => {
+      const k = slots[i]!;
+      const r = this.#at(this.#expected[k]!);
+      this.#expected[k] = -1;
+      this.stats.matched++;
+      if (r.tsNs >= this.#anchorRecNs) {
+        this.#anchorRecNs = r.tsNs;
+        this.#anchorLiveMs = nowMs;
+      }
+      if (k > lastCovered) lastCovered = k;
+    });
     if (verdict === 'no') return false;
     if (verdict === 'retransmission') {
       this.stats.retransmissions++;
@@ -596,12 +619,12 @@ export class ReplayEngine {
   #diverge(d: ReplayDivergence): void {
     this.stats.divergences++;
     this.#sink.divergence(d);
-    if (!this.options.continueOnDivergence) this.#stopped = true;
+    if (!this.options.continueOnDivergence) this.#phase = 'stopped';
   }
 
   /** Timers: recorded pacing, and the timeout on a missing guest frame. */
   tick(nowMs: number): void {
-    if (this.#stopped) return;
+    if (this.#phase === 'stopped') return;
     this.#pump(nowMs);
     const idx = this.#firstUnmatchedIndex();
     // The first unmatched guest frame is due once every world frame before it went in (pump ensures that).
