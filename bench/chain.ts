@@ -327,26 +327,39 @@ async function commitToRemoteReader(bin: string, size: number): Promise<[number,
   console.log(row(['buffer filter alone (epochs of 1024)', `${median(times).toFixed(0)} ns/frame`, `${passed} passed`, '', '']));
 }
 
-// The rewriter alone, in memory: a client's 1460-byte segments on a connection with an offset
-// (copied, ACK shifted, checksum recomputed), and the same after a checkpoint (offset 0: passed).
+// The rewriter alone, in memory, both modes: a client's segments (64 B and 1514 B frames) on a connection
+// with an offset (ACK shifted in place, checksum updated), and the same after a checkpoint (offset 0:
+// passed), beside a pass-through filter that decodes the frame and passes it (the anchor, same run).
 {
   const { RewriterFilter } = await import('../src/engine/filters/rewriter-filter.ts');
+  const { PacketView } = await import('../src/packet/packet-view.ts');
   const { clientGuestSegment: seg } = await import('../test/helpers/build-packet.ts');
   const ctx = { passOn: () => {}, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: () => {}, fatal: () => {} };
-  const data = seg(true, 0x18, 1001, 3001, new Uint8Array(1460));
   const N = 500_000;
-  for (const phase of ['offset 2000: rewritten', 'after a checkpoint: passed']) {
+  const time = (receive: (f: Uint8Array) => void, frame: Uint8Array): number => {
     const times: number[] = [];
     for (let r = 0; r < 5; r++) {
-      const f = new RewriterFilter({ id: 'rw', queue: 'all', status: true, vnetHdr: false }, ctx);
-      f.receive('tx', seg(true, 0x02, 1000, 0), 0);
-      f.receive('rx', seg(false, 0x12, 5000, 1001), 0);
-      f.receive('tx', seg(true, 0x10, 1001, 3001), 0);
-      if (phase.startsWith('after')) f.colo('checkpoint');
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < N; i++) f.receive('tx', data, 0);
+      for (let i = 0; i < N; i++) receive(frame);
       times.push(Number(process.hrtime.bigint() - t0) / N);
     }
-    console.log(row([`rewriter alone, 1514 B, ${phase}`, `${median(times).toFixed(0)} ns/frame`, '', '', '']));
+    return median(times);
+  };
+  for (const size of [64, 1514]) {
+    const data = seg(true, 0x18, 1001, 3001, new Uint8Array(size - 54));
+    const view = new PacketView();
+    const anchor = time((f) => void view.decode(f), data);
+    console.log(row([`pass-through filter (decode), ${size} B`, `${anchor.toFixed(0)} ns/frame`, '', '', '']));
+    for (const mode of ['qemu', 'extended'] as const) {
+      for (const phase of ['offset 2000: rewritten', 'after a checkpoint: passed']) {
+        const f = new RewriterFilter({ id: 'rw', queue: 'all', status: true, vnetHdr: false, mode, tsOffset: false }, ctx);
+        f.receive('tx', seg(true, 0x02, 1000, 0), 0);
+        f.receive('rx', seg(false, 0x12, 5000, 1001), 0);
+        f.receive('tx', seg(true, 0x10, 1001, 3001), 0);
+        if (phase.startsWith('after')) f.colo('checkpoint');
+        const ns = time((fr) => void f.receive('tx', fr, 0), data);
+        console.log(row([`rewriter ${mode}, ${size} B, ${phase}`, `${ns.toFixed(0)} ns/frame`, `+${(ns - anchor).toFixed(0)} ns`, `${(1e3 / ns).toFixed(2)} M/s`, '']));
+      }
+    }
   }
 }

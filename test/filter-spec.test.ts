@@ -42,7 +42,8 @@ test('filter list: each mistake is one line naming the filter and the property (
     [['redirector'], /filter-redirector needs 'indev' or 'outdev' at least one property set/],
     [['redirector,indev=unix:/a,outdev=unix:/a'], /'indev' and 'outdev' could not be same for filter-redirector/],
     [['mirror,outdev=unix:/m,vnet_hdr_support=yes'], /Parameter 'vnet_hdr_support' expects 'on', 'off'/],
-    [['rewriter,mode=extended'], /filter 'rewriter0' \(rewriter\): Parameter 'mode' expects 'qemu', got "extended"/],
+    [['rewriter,mode=fast'], /filter 'rewriter0' \(rewriter\): Parameter 'mode' expects 'qemu', 'extended', got "fast"/],
+    [['rewriter,mode=qemu,ts-offset=on'], /Parameter 'ts-offset' applies to mode=extended only/],
     [['rewriter,outdev=unix:/x'], /filter #1 \(rewriter\): unknown property "outdev"/],
   ];
   for (const [specs, re] of cases) {

@@ -31,7 +31,7 @@ function rig(): { f: RewriterFilter; events: string[]; send: (dir: FilterDirecti
     emit: (e) => events.push(e),
     fatal: (e) => assert.fail(e),
   };
-  const f = new RewriterFilter({ id: 'rw', queue: 'all', status: true, vnetHdr: false }, ctx);
+  const f = new RewriterFilter({ id: 'rw', queue: 'all', status: true, vnetHdr: false, mode: 'qemu', tsOffset: false }, ctx);
   /** Runs one frame; returns what leaves the filter: the frame itself, rewritten in place or not. */
   const send = (dir: FilterDirection, frame: Uint8Array): Uint8Array => {
     assert.equal(f.receive(dir, frame, 0), FILTER_PASS, 'the rewriter never holds a frame');
@@ -169,7 +169,7 @@ test('failover: with no offset left, connections not tracked before pass untouch
 
 test('past its bound the table is cleared whole, as QEMU does, and that is counted and said', () => {
   const r = rig();
-  const f = new RewriterFilter({ id: 'small', queue: 'all', status: true, vnetHdr: false }, { passOn: () => {}, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: (e) => r.events.push(e), fatal: () => {} }, 4);
+  const f = new RewriterFilter({ id: 'small', queue: 'all', status: true, vnetHdr: false, mode: 'qemu', tsOffset: false }, { passOn: () => {}, requestCheckpoint: () => {}, holdGuest: () => {}, holdNetwork: () => {}, emit: (e) => r.events.push(e), fatal: () => {} }, 4);
   for (let p = 0; p < 5; p++) f.receive('tx', buildFrame({ proto: 'tcp', srcPort: 5000 + p, dstPort: 80, tcpFlags: SYN }), 0);
   assert.equal(f.counters.tableResets, 1);
   assert.equal(f.connections, 1);

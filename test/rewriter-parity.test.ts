@@ -113,7 +113,7 @@ test("netrr's rewriter (mode qemu) rewrites frame for frame as QEMU 7.2's filter
   } finally {
     await qemu.stop();
   }
-  const chain = start(process.execPath, [NETRR_BIN, 'chain', '--guest', `unix:${d}/n-guest.sock,server=on`, '--upstream', `unix:${d}/n-up.sock,server=on`, '-f', 'rewriter,id=rw']);
+  const chain = start(process.execPath, [NETRR_BIN, 'chain', '--guest', `unix:${d}/n-guest.sock,server=on`, '--upstream', `unix:${d}/n-up.sock,server=on`, '-f', 'rewriter,id=rw,mode=qemu']);
   let fromNetrr: Uint8Array[];
   try {
     await waitFor(() => (existsSync(`${d}/n-guest.sock`) && existsSync(`${d}/n-up.sock`)) || chain.child.exitCode !== null, 10_000, 'chain sockets');

@@ -76,9 +76,12 @@ function decodeTcpOptions(v: PacketView, pos: number, end: number): void {
     if (kind === TCPOPT_MSS && len === 4) v.tcpMss = u16be(b, pos + 2);
     else if (kind === TCPOPT_WSCALE && len === 3) v.tcpWscale = b[pos + 2]!;
     else if (kind === TCPOPT_SACK_PERMITTED && len === 2) v.tcpSackPermitted = true;
-    else if (kind === TCPOPT_SACK && (len - 2) % 8 === 0) v.tcpSackBlocks = (len - 2) / 8;
-    else if (kind === TCPOPT_TIMESTAMP && len === 10) {
+    else if (kind === TCPOPT_SACK && (len - 2) % 8 === 0) {
+      v.tcpSackBlocks = (len - 2) / 8;
+      v.tcpSackOffset = pos + 2;
+    } else if (kind === TCPOPT_TIMESTAMP && len === 10) {
       v.tcpHasTimestamp = true;
+      v.tcpTsOffset = pos + 2;
       v.tcpTsVal = u32be(b, pos + 2);
       v.tcpTsEcr = u32be(b, pos + 6);
     }

@@ -110,6 +110,10 @@ export class PacketView {
   tcpWscale = -1;
   tcpSackPermitted = false;
   tcpSackBlocks = 0;
+  /** Offset in buf of the first SACK block's left edge (-1: no SACK option), for in-place rewriting. */
+  tcpSackOffset = -1;
+  /** Offset in buf of TSval (TSecr follows at +4; -1: no timestamp option). */
+  tcpTsOffset = -1;
   tcpHasTimestamp = false;
   tcpTsVal = 0;
   tcpTsEcr = 0;
@@ -174,6 +178,8 @@ export class PacketView {
     this.tcpWscale = -1;
     this.tcpSackPermitted = false;
     this.tcpSackBlocks = 0;
+    this.tcpSackOffset = -1;
+    this.tcpTsOffset = -1;
     this.tcpHasTimestamp = false;
     this.icmpType = -1;
     this.icmpCode = -1;

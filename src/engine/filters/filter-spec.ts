@@ -64,7 +64,7 @@ const KIND_PROPS: Record<string, string[]> = {
   mirror: ['outdev', 'vnet_hdr_support'],
   redirector: ['indev', 'outdev', 'vnet_hdr_support'],
   record: ['log', 'sync', 'segment-bytes', 'order'],
-  rewriter: ['mode', 'vnet_hdr_support'],
+  rewriter: ['mode', 'vnet_hdr_support', 'ts-offset'],
 };
 
 interface Placement {
@@ -150,10 +150,12 @@ function parseOne(text: string, index: number): { spec: FilterSpec; place: Place
     return { spec: { kind, id, queue, status, indev, outdev, vnetHdr }, place };
   }
   if (kind === 'rewriter') {
-    // QEMU's behaviour, its bugs fixed (src/engine/filters/rewriter-filter.ts); the extended mode is not built yet.
-    oneOf(name, 'mode', props.get('mode') ?? 'qemu', ['qemu'] as const);
+    // qemu: QEMU's behaviour, its bugs fixed; extended (the default): beyond it (src/engine/filters/rewriter-filter.ts).
+    const mode = oneOf(name, 'mode', props.get('mode') ?? 'extended', ['qemu', 'extended'] as const);
     const vnetHdr = oneOf(name, 'vnet_hdr_support', props.get('vnet_hdr_support') ?? 'off', ['on', 'off'] as const) === 'on';
-    return { spec: { kind, id, queue, status, vnetHdr }, place };
+    if (props.has('ts-offset') && mode !== 'extended') bad(name, "Parameter 'ts-offset' applies to mode=extended only");
+    const tsOffset = oneOf(name, 'ts-offset', props.get('ts-offset') ?? 'off', ['on', 'off'] as const) === 'on';
+    return { spec: { kind, id, queue, status, vnetHdr, mode, tsOffset }, place };
   }
   if (kind === 'record') {
     const log = props.get('log');

@@ -16,13 +16,19 @@
 //   segment that arrived corrupt is not given a valid checksum;
 // - after a bare FIN from the guest, the client's FIN/ACK no longer deletes
 //   the connection before the guest's final ACK has been rewritten.
+// `mode=extended` goes further (beyond QEMU): connections the guest opens
+// (offset learned from the network's SYN/ACK, which acknowledges the
+// primary's ISN), IPv6 and VLAN-tagged frames, SACK blocks shifted with the
+// ACK, TCP timestamps shifted by a learned clock offset with `ts-offset=on`,
+// teardown on both FINs acknowledged or a RST, and a table bounded by LRU
+// eviction (counted) instead of QEMU's clear-everything.
 // It rewrites in place: a filter that passed the frame on keeps no reference
 // to it (the filter contract; a mirror's port copies what it must queue).
 
-import { w32be } from '../../codec/bytes.ts';
+import { u32be, w32be } from '../../codec/bytes.ts';
 import { updateChecksum32 } from '../../packet/checksum.ts';
 import { FlowKey, fillFlowKey } from '../../packet/flow-key.ts';
-import { IPPROTO_TCP, L3_IPV4, LINKTYPE_ETHERNET, PacketView } from '../../packet/packet-view.ts';
+import { IPPROTO_TCP, L3_IPV4, L3_IPV6, LINKTYPE_ETHERNET, PacketView } from '../../packet/packet-view.ts';
 import type { CounterTree } from '../counter-tree.ts';
 import { type ColoEvent, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult } from './filter.ts';
 
@@ -31,6 +37,7 @@ export const REWRITER_MAX_CONNECTIONS = 16384;
 
 const TH_FIN = 0x01;
 const TH_SYN = 0x02;
+const TH_RST = 0x04;
 const TH_ACK = 0x10;
 
 /** TCP states the rewriter tracks (QEMU's TCPS_* subset). */
@@ -53,6 +60,10 @@ export interface RewriterConfig {
   readonly status: boolean;
   /** Accepted for QEMU's command lines; the chain knows each frame's vnet length anyway. */
   readonly vnetHdr: boolean;
+  /** `qemu`: QEMU's behaviour, its bugs fixed; `extended`: see the top of this file. */
+  readonly mode: 'qemu' | 'extended';
+  /** extended: shift TCP timestamps by the secondary's clock offset. */
+  readonly tsOffset: boolean;
 }
 
 class RewriterConnection {
@@ -62,6 +73,20 @@ class RewriterConnection {
   offset = 0;
   /** The guest's FIN/ACK sequence number, in the primary's space. */
   finAckSeq = 0;
+  // extended mode only:
+  /** The secondary guest's ISN and SYN TSval, until the offsets are learned. */
+  guestIsn = 0;
+  guestTsVal = -1;
+  /** secondary TSval − primary TSval, mod 2^32 (ts-offset=on). */
+  tsOffset = 0;
+  /** Each side's FIN, as the sequence number after it (the guest's in the primary's space), and whether it was acknowledged. */
+  guestFinEnd = -1;
+  netFinEnd = -1;
+  guestFinAcked = false;
+  netFinAcked = false;
+  /** LRU order (most recently used at the head). */
+  prev: RewriterConnection | null = null;
+  next: RewriterConnection | null = null;
 
   constructor(key: FlowKey) {
     this.key = new FlowKey().copyFrom(key);
@@ -84,6 +109,16 @@ export class RewriterCounters {
   /** Times the table passed its bound and was cleared whole, as QEMU does (offsets lost). */
   tableResets = 0;
   checkpoints = 0;
+  /** extended: connections the guest opened (QEMU leaves them unrewritten). */
+  guestOpened = 0;
+  /** extended: frames whose SACK blocks were shifted with the ACK. */
+  sackRewritten = 0;
+  /** extended, ts-offset=on: frames whose TSval or TSecr was shifted. */
+  tsRewritten = 0;
+  /** extended: least recently used connections evicted at the table's bound (their offsets lost). */
+  evicted = 0;
+  /** extended: connections ended by a RST. */
+  connectionsReset = 0;
 }
 
 export class RewriterFilter implements Filter {
@@ -100,6 +135,9 @@ export class RewriterFilter implements Filter {
   #ctx: FilterContext;
   #table = new Map<number, RewriterConnection[]>();
   #size = 0;
+  #lruHead: RewriterConnection | null = null;
+  #lruTail: RewriterConnection | null = null;
+  readonly #extended: boolean;
   readonly #view = new PacketView();
   readonly #key = new FlowKey();
 
@@ -110,6 +148,7 @@ export class RewriterFilter implements Filter {
     this.status = config.status;
     this.#ctx = ctx;
     this.maxConnections = maxConnections;
+    this.#extended = config.mode === 'extended';
   }
 
   get connections(): number {
@@ -127,6 +166,25 @@ export class RewriterFilter implements Filter {
   receive(dir: FilterDirection, frame: Uint8Array, vnetHdrLen: number): FilterResult {
     const v = this.#view.decode(frame, LINKTYPE_ETHERNET, vnetHdrLen);
     const c = this.counters;
+    if (this.#extended) {
+      // Any TCP segment netrr decodes: IPv4 or IPv6, tagged or not, not a fragment.
+      if ((v.l3 !== L3_IPV4 && v.l3 !== L3_IPV6) || v.ipProto !== IPPROTO_TCP || v.l4Offset < 0 || v.l4Offset + 20 > frame.length || v.ipFragOffset !== 0 || v.ipMf || !fillFlowKey(v, this.#key)) {
+        c.passedOther++;
+        return FILTER_PASS;
+      }
+      c.tcp++;
+      let conn = this.#find(this.#key);
+      if (conn === null) {
+        if (this.failoverMode) {
+          c.passedFailover++;
+          return FILTER_PASS;
+        }
+        conn = this.#create(this.#key);
+      } else this.#touch(conn);
+      if (dir === 'tx') this.#extFromNetwork(conn, v, frame);
+      else this.#extFromGuest(conn, v, frame);
+      return FILTER_PASS;
+    }
     // parse_packet_early: IPv4 only, 802.1Q refused (802.1ad is not, as in QEMU), the IP header whole.
     if (v.l3 !== L3_IPV4 || v.ipProto !== IPPROTO_TCP || (v.vlanCount > 0 && v.vlanTpid[0] === 0x8100) || v.l4Offset < 0 || v.l4Offset + 20 > frame.length || v.ipFragOffset !== 0) {
       c.passedOther++;
@@ -205,6 +263,131 @@ export class RewriterFilter implements Filter {
     return out;
   }
 
+  /** extended: a frame from the network toward the guest. */
+  #extFromNetwork(conn: RewriterConnection, v: PacketView, frame: Uint8Array): void {
+    const f = v.tcpFlags;
+    const synAck = f & (TH_SYN | TH_ACK);
+    if (synAck === TH_SYN) {
+      // The client opens: the guest's SYN/ACK and the client's first ACK will teach the offsets.
+      this.#resetConn(conn, TcpState.SynReceived);
+    } else if (synAck === (TH_SYN | TH_ACK) && conn.state === TcpState.SynSent) {
+      // The guest opened: this SYN/ACK acknowledges the primary's ISN (netrr, beyond QEMU).
+      this.#learn(conn, v);
+      this.counters.guestOpened++;
+    } else if (synAck === TH_ACK && conn.state === TcpState.SynReceived) {
+      this.#learn(conn, v);
+    }
+    const ack = v.tcpAck;
+    if ((f & TH_ACK) !== 0) {
+      if (conn.offset !== 0) {
+        const shifted = (ack + conn.offset) >>> 0;
+        w32be(frame, v.l4Offset + 8, shifted);
+        updateChecksum32(frame, v.l4Offset + 16, ack, shifted);
+        this.counters.ackRewritten++;
+        // SACK blocks acknowledge the guest's sequence space too (RFC 2018 §3).
+        if (v.tcpSackOffset >= 0) {
+          for (let i = 0; i < v.tcpSackBlocks * 2; i++) this.#shiftWord(frame, v, v.tcpSackOffset + 4 * i, conn.offset);
+          this.counters.sackRewritten++;
+        }
+      }
+      // TSecr echoes the primary's clock; the secondary expects its own.
+      if (conn.tsOffset !== 0 && v.tcpTsOffset >= 0) {
+        this.#shiftWord(frame, v, v.tcpTsOffset + 4, conn.tsOffset);
+        this.counters.tsRewritten++;
+      }
+      if (conn.guestFinEnd >= 0 && ack === conn.guestFinEnd) conn.guestFinAcked = true;
+    }
+    if ((f & TH_FIN) !== 0) conn.netFinEnd = (v.tcpSeq + v.payloadLength + 1) >>> 0;
+    this.#maybeClose(conn, f);
+  }
+
+  /** extended: a frame from the guest. */
+  #extFromGuest(conn: RewriterConnection, v: PacketView, frame: Uint8Array): void {
+    const f = v.tcpFlags;
+    const synAck = f & (TH_SYN | TH_ACK);
+    if (synAck === TH_SYN) {
+      this.#resetConn(conn, TcpState.SynSent);
+      conn.guestIsn = v.tcpSeq;
+      conn.guestTsVal = v.tcpTsOffset >= 0 ? v.tcpTsVal : -1;
+    } else if (synAck === (TH_SYN | TH_ACK) && conn.state === TcpState.SynReceived) {
+      conn.guestIsn = v.tcpSeq;
+      conn.guestTsVal = v.tcpTsOffset >= 0 ? v.tcpTsVal : -1;
+    }
+    const seq = v.tcpSeq;
+    let primarySeq = seq;
+    if ((f & TH_ACK) !== 0 && conn.offset !== 0) {
+      primarySeq = (seq - conn.offset) >>> 0;
+      w32be(frame, v.l4Offset + 4, primarySeq);
+      updateChecksum32(frame, v.l4Offset + 16, seq, primarySeq);
+      this.counters.seqRewritten++;
+    }
+    if (conn.tsOffset !== 0 && v.tcpTsOffset >= 0) {
+      this.#shiftWord(frame, v, v.tcpTsOffset, -conn.tsOffset);
+      this.counters.tsRewritten++;
+    }
+    if ((f & TH_FIN) !== 0) conn.guestFinEnd = (primarySeq + v.payloadLength + 1) >>> 0;
+    if ((f & TH_ACK) !== 0 && conn.netFinEnd >= 0 && v.tcpAck === conn.netFinEnd) conn.netFinAcked = true;
+    this.#maybeClose(conn, f);
+  }
+
+  /** The offsets, from the frame that acknowledges the primary's ISN (and echoes its SYN's TSval). */
+  #learn(conn: RewriterConnection, v: PacketView): void {
+    conn.offset = (conn.guestIsn - (v.tcpAck - 1)) >>> 0;
+    if (this.config.tsOffset && conn.guestTsVal >= 0 && v.tcpTsOffset >= 0) conn.tsOffset = (conn.guestTsVal - v.tcpTsEcr) >>> 0;
+    conn.state = TcpState.Established;
+  }
+
+  #resetConn(conn: RewriterConnection, state: TcpState): void {
+    conn.state = state;
+    conn.offset = 0;
+    conn.tsOffset = 0;
+    conn.guestIsn = 0;
+    conn.guestTsVal = -1;
+    conn.guestFinEnd = -1;
+    conn.netFinEnd = -1;
+    conn.guestFinAcked = false;
+    conn.netFinAcked = false;
+  }
+
+  /** Ends a connection once both FINs were acknowledged (after the final ACK was rewritten), or at a RST. */
+  #maybeClose(conn: RewriterConnection, flags: number): void {
+    if ((flags & TH_RST) !== 0) {
+      this.counters.connectionsReset++;
+      this.#delete(conn);
+    } else if (conn.guestFinAcked && conn.netFinAcked) this.#delete(conn);
+  }
+
+  /** Adds delta (mod 2^32) to the 32-bit field at `at`, updating the TCP checksum incrementally. */
+  #shiftWord(frame: Uint8Array, v: PacketView, at: number, delta: number): void {
+    const old = u32be(frame, at);
+    const now = (old + delta) >>> 0;
+    w32be(frame, at, now);
+    updateChecksum32(frame, v.l4Offset + 16, old, now);
+  }
+
+  #touch(conn: RewriterConnection): void {
+    if (this.#lruHead === conn) return;
+    this.#unlink(conn);
+    this.#pushHead(conn);
+  }
+
+  #pushHead(conn: RewriterConnection): void {
+    conn.prev = null;
+    conn.next = this.#lruHead;
+    if (this.#lruHead !== null) this.#lruHead.prev = conn;
+    this.#lruHead = conn;
+    if (this.#lruTail === null) this.#lruTail = conn;
+  }
+
+  #unlink(conn: RewriterConnection): void {
+    if (conn.prev !== null) conn.prev.next = conn.next;
+    else if (this.#lruHead === conn) this.#lruHead = conn.next;
+    if (conn.next !== null) conn.next.prev = conn.prev;
+    else if (this.#lruTail === conn) this.#lruTail = conn.prev;
+    conn.prev = null;
+    conn.next = null;
+  }
+
   #find(key: FlowKey): RewriterConnection | null {
     const list = this.#table.get(key.hash);
     if (list === undefined) return null;
@@ -213,6 +396,11 @@ export class RewriterFilter implements Filter {
   }
 
   #create(key: FlowKey): RewriterConnection {
+    if (this.#extended && this.#size >= this.maxConnections && this.#lruTail !== null) {
+      // Bounded by evicting the least recently used connection, counted (QEMU clears the whole table).
+      this.#delete(this.#lruTail, false);
+      this.counters.evicted++;
+    }
     if (this.#size >= this.maxConnections) {
       // connection_get: past HASHTABLE_MAX_SIZE the table is cleared whole (reference colo-proxy.md §7).
       this.#table.clear();
@@ -226,10 +414,11 @@ export class RewriterFilter implements Filter {
     else list.push(conn);
     this.#size++;
     this.counters.connectionsCreated++;
+    if (this.#extended) this.#pushHead(conn);
     return conn;
   }
 
-  #delete(conn: RewriterConnection): void {
+  #delete(conn: RewriterConnection, closed = true): void {
     const list = this.#table.get(conn.key.hash);
     if (list === undefined) return;
     const i = list.indexOf(conn);
@@ -237,19 +426,24 @@ export class RewriterFilter implements Filter {
     list.splice(i, 1);
     if (list.length === 0) this.#table.delete(conn.key.hash);
     this.#size--;
+    if (this.#extended) this.#unlink(conn);
     conn.state = TcpState.Closed;
-    this.counters.connectionsClosed++;
+    if (closed) this.counters.connectionsClosed++;
   }
 
   /** QEMU's event handler (the rewriter keeps status=on across failover). */
   colo(event: ColoEvent): void {
     if (event === 'checkpoint') {
       this.counters.checkpoints++;
-      for (const list of this.#table.values()) for (const conn of list) conn.offset = 0;
+      for (const list of this.#table.values())
+        for (const conn of list) {
+          conn.offset = 0;
+          conn.tsOffset = 0;
+        }
       return;
     }
     // Failover mode only if no connection still needs its offset; otherwise rewriting goes on for all.
-    for (const list of this.#table.values()) for (const conn of list) if (conn.offset !== 0) return;
+    for (const list of this.#table.values()) for (const conn of list) if (conn.offset !== 0 || conn.tsOffset !== 0) return;
     this.failoverMode = true;
   }
 
@@ -258,6 +452,6 @@ export class RewriterFilter implements Filter {
   }
 
   report(): Record<string, unknown> {
-    return { id: this.id, kind: this.kind, queue: this.queue, status: this.status ? 'on' : 'off', mode: 'qemu', vnetHdr: this.config.vnetHdr, failoverMode: this.failoverMode, connections: this.#size, ...this.counters };
+    return { id: this.id, kind: this.kind, queue: this.queue, status: this.status ? 'on' : 'off', mode: this.config.mode, ...(this.#extended ? { tsOffset: this.config.tsOffset } : {}), vnetHdr: this.config.vnetHdr, failoverMode: this.failoverMode, connections: this.#size, ...this.counters };
   }
 }

@@ -53,22 +53,9 @@ export function flowKey(v: PacketView, fromGuest: boolean, guestSidePort: number
   return `${addrKey(v, fromGuest)}|${remote}|${guestSidePort}`;
 }
 
+/** Offset of a TCP segment's TSval (TSecr at +4), or -1 (decoded with the packet: PacketView.tcpTsOffset). */
 export function timestampOffset(v: PacketView): number {
-  if (v.ipProto !== IPPROTO_TCP || v.l4Offset < 0) return -1;
-  const b = v.buf;
-  let i = v.l4Offset + 20;
-  const end = v.l4Offset + v.l4HeaderLen;
-  while (i + 1 < end) {
-    const k = b[i]!;
-    if (k === 0) break;
-    if (k === 1) {
-      i++;
-      continue;
-    }
-    if (k === 8 && b[i + 1] === 10) return i + 2;
-    i += Math.max(2, b[i + 1]!);
-  }
-  return -1;
+  return v.ipProto === IPPROTO_TCP ? v.tcpTsOffset : -1;
 }
 
 /** DHCP (RFC 2131 §2): server port 67, client 68; the xid is at BOOTP offset 4, secs (elapsed time) at 8. */
