@@ -28,6 +28,7 @@
 import { u32be, w32be } from '../../codec/bytes.ts';
 import { updateChecksum32 } from '../../packet/checksum.ts';
 import { FlowKey, fillFlowKey } from '../../packet/flow-key.ts';
+import { type RewriterConnection, RewriterTable, TcpState } from './rewriter-table.ts';
 import { IPPROTO_TCP, L3_IPV4, L3_IPV6, LINKTYPE_ETHERNET, PacketView } from '../../packet/packet-view.ts';
 import type { CounterTree } from '../counter-tree.ts';
 import { type ColoEvent, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult } from './filter.ts';
@@ -39,20 +40,6 @@ const TH_FIN = 0x01;
 const TH_SYN = 0x02;
 const TH_RST = 0x04;
 const TH_ACK = 0x10;
-
-/** TCP states the rewriter tracks (QEMU's TCPS_* subset). */
-export const TcpState = {
-  Closed: 0,
-  SynSent: 1,
-  SynReceived: 2,
-  Established: 3,
-  CloseWait: 4,
-  LastAck: 5,
-  FinWait1: 6,
-  /** netrr: the client acknowledged a bare FIN from the guest; the guest's final ACK is still to come. */
-  TimeWait: 7,
-} as const;
-export type TcpState = (typeof TcpState)[keyof typeof TcpState];
 
 export interface RewriterConfig {
   readonly id: string;
@@ -66,32 +53,7 @@ export interface RewriterConfig {
   readonly tsOffset: boolean;
 }
 
-class RewriterConnection {
-  readonly key: FlowKey;
-  state: TcpState = TcpState.Closed;
-  /** secondary ISN − primary ISN, mod 2^32 (while SYN_RECEIVED: the secondary ISN). */
-  offset = 0;
-  /** The guest's FIN/ACK sequence number, in the primary's space. */
-  finAckSeq = 0;
-  // extended mode only:
-  /** The secondary guest's ISN and SYN TSval, until the offsets are learned. */
-  guestIsn = 0;
-  guestTsVal = -1;
-  /** secondary TSval − primary TSval, mod 2^32 (ts-offset=on). */
-  tsOffset = 0;
-  /** Each side's FIN, as the sequence number after it (the guest's in the primary's space), and whether it was acknowledged. */
-  guestFinEnd = -1;
-  netFinEnd = -1;
-  guestFinAcked = false;
-  netFinAcked = false;
-  /** LRU order (most recently used at the head). */
-  prev: RewriterConnection | null = null;
-  next: RewriterConnection | null = null;
-
-  constructor(key: FlowKey) {
-    this.key = new FlowKey().copyFrom(key);
-  }
-}
+export { TcpState } from './rewriter-table.ts';
 
 export class RewriterCounters {
   /** TCP frames seen (both directions). */
@@ -133,10 +95,7 @@ export class RewriterFilter implements Filter {
   failoverMode = false;
   readonly maxConnections: number;
   #ctx: FilterContext;
-  #table = new Map<number, RewriterConnection[]>();
-  #size = 0;
-  #lruHead: RewriterConnection | null = null;
-  #lruTail: RewriterConnection | null = null;
+  readonly #table: RewriterTable;
   readonly #extended: boolean;
   readonly #view = new PacketView();
   readonly #key = new FlowKey();
@@ -149,17 +108,18 @@ export class RewriterFilter implements Filter {
     this.#ctx = ctx;
     this.maxConnections = maxConnections;
     this.#extended = config.mode === 'extended';
+    this.#table = new RewriterTable(maxConnections, this.#extended);
   }
 
   get connections(): number {
-    return this.#size;
+    return this.#table.size;
   }
 
   /** The tracked connection of this frame's flow, if any (for tests and status). */
   connectionOf(frame: Uint8Array, vnetHdrLen = 0): { state: TcpState; offset: number } | null {
     const v = this.#view.decode(frame, LINKTYPE_ETHERNET, vnetHdrLen);
     if (!fillFlowKey(v, this.#key)) return null;
-    const c = this.#find(this.#key);
+    const c = this.#table.find(this.#key);
     return c === null ? null : { state: c.state, offset: c.offset };
   }
 
@@ -173,14 +133,14 @@ export class RewriterFilter implements Filter {
         return FILTER_PASS;
       }
       c.tcp++;
-      let conn = this.#find(this.#key);
+      let conn = this.#table.find(this.#key);
       if (conn === null) {
         if (this.failoverMode) {
           c.passedFailover++;
           return FILTER_PASS;
         }
         conn = this.#create(this.#key);
-      } else this.#touch(conn);
+      } else this.#table.touch(conn);
       if (dir === 'tx') this.#extFromNetwork(conn, v, frame);
       else this.#extFromGuest(conn, v, frame);
       return FILTER_PASS;
@@ -195,7 +155,7 @@ export class RewriterFilter implements Filter {
       return FILTER_PASS;
     }
     c.tcp++;
-    let conn = this.#find(this.#key);
+    let conn = this.#table.find(this.#key);
     if (conn === null) {
       if (this.failoverMode) {
         c.passedFailover++;
@@ -365,93 +325,41 @@ export class RewriterFilter implements Filter {
     updateChecksum32(frame, v.l4Offset + 16, old, now);
   }
 
-  #touch(conn: RewriterConnection): void {
-    if (this.#lruHead === conn) return;
-    this.#unlink(conn);
-    this.#pushHead(conn);
-  }
-
-  #pushHead(conn: RewriterConnection): void {
-    conn.prev = null;
-    conn.next = this.#lruHead;
-    if (this.#lruHead !== null) this.#lruHead.prev = conn;
-    this.#lruHead = conn;
-    if (this.#lruTail === null) this.#lruTail = conn;
-  }
-
-  #unlink(conn: RewriterConnection): void {
-    if (conn.prev !== null) conn.prev.next = conn.next;
-    else if (this.#lruHead === conn) this.#lruHead = conn.next;
-    if (conn.next !== null) conn.next.prev = conn.prev;
-    else if (this.#lruTail === conn) this.#lruTail = conn.prev;
-    conn.prev = null;
-    conn.next = null;
-  }
-
-  #find(key: FlowKey): RewriterConnection | null {
-    const list = this.#table.get(key.hash);
-    if (list === undefined) return null;
-    for (let i = 0; i < list.length; i++) if (list[i]!.key.equals(key)) return list[i]!;
-    return null;
-  }
-
   #create(key: FlowKey): RewriterConnection {
-    if (this.#extended && this.#size >= this.maxConnections && this.#lruTail !== null) {
-      // Bounded by evicting the least recently used connection, counted (QEMU clears the whole table).
-      this.#delete(this.#lruTail, false);
-      this.counters.evicted++;
-    }
-    if (this.#size >= this.maxConnections) {
-      // connection_get: past HASHTABLE_MAX_SIZE the table is cleared whole (reference colo-proxy.md §7).
-      this.#table.clear();
-      this.#size = 0;
+    const { conn, made } = this.#table.create(key);
+    if (made === 'evicted') this.counters.evicted++;
+    else if (made === 'reset') {
       this.counters.tableResets++;
       this.#ctx.emit('REWRITER_TABLE_RESET', { filter: this.id, connections: this.maxConnections });
     }
-    const conn = new RewriterConnection(key);
-    const list = this.#table.get(key.hash);
-    if (list === undefined) this.#table.set(key.hash, [conn]);
-    else list.push(conn);
-    this.#size++;
     this.counters.connectionsCreated++;
-    if (this.#extended) this.#pushHead(conn);
     return conn;
   }
 
-  #delete(conn: RewriterConnection, closed = true): void {
-    const list = this.#table.get(conn.key.hash);
-    if (list === undefined) return;
-    const i = list.indexOf(conn);
-    if (i < 0) return;
-    list.splice(i, 1);
-    if (list.length === 0) this.#table.delete(conn.key.hash);
-    this.#size--;
-    if (this.#extended) this.#unlink(conn);
-    conn.state = TcpState.Closed;
-    if (closed) this.counters.connectionsClosed++;
+  #delete(conn: RewriterConnection): void {
+    if (this.#table.delete(conn)) this.counters.connectionsClosed++;
   }
 
   /** QEMU's event handler (the rewriter keeps status=on across failover). */
   colo(event: ColoEvent): void {
     if (event === 'checkpoint') {
       this.counters.checkpoints++;
-      for (const list of this.#table.values())
-        for (const conn of list) {
-          conn.offset = 0;
-          conn.tsOffset = 0;
-        }
+      for (const conn of this.#table) {
+        conn.offset = 0;
+        conn.tsOffset = 0;
+      }
       return;
     }
     // Failover mode only if no connection still needs its offset; otherwise rewriting goes on for all.
-    for (const list of this.#table.values()) for (const conn of list) if (conn.offset !== 0 || conn.tsOffset !== 0) return;
+    for (const conn of this.#table) if (conn.offset !== 0 || conn.tsOffset !== 0) return;
     this.failoverMode = true;
   }
 
   counterTree(): CounterTree {
-    return { ...this.counters, connections: this.#size, failoverMode: this.failoverMode ? 1 : 0 };
+    return { ...this.counters, connections: this.#table.size, failoverMode: this.failoverMode ? 1 : 0 };
   }
 
   report(): Record<string, unknown> {
-    return { id: this.id, kind: this.kind, queue: this.queue, status: this.status ? 'on' : 'off', mode: this.config.mode, ...(this.#extended ? { tsOffset: this.config.tsOffset } : {}), vnetHdr: this.config.vnetHdr, failoverMode: this.failoverMode, connections: this.#size, ...this.counters };
+    return { id: this.id, kind: this.kind, queue: this.queue, status: this.status ? 'on' : 'off', mode: this.config.mode, ...(this.#extended ? { tsOffset: this.config.tsOffset } : {}), vnetHdr: this.config.vnetHdr, failoverMode: this.failoverMode, connections: this.#table.size, ...this.counters };
   }
 }
