@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../src/engine/replay/replay-engine.ts';
+import { type LoggedFrame, type ReplayDivergence, ReplayEngine } from '../src/engine/replay/replay-engine.ts';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { FlowMappings, LearnTxn } from '../src/engine/replay/flow-mapping.ts';
 import { buildFrame } from './helpers/build-packet.ts';
+import { replayRig } from './helpers/replay-rig.ts';
 
 const G = { src: '52:54:00:12:34:56', dst: '52:55:0a:00:02:02', ipSrc: '10.0.2.15', ipDst: '10.0.2.2' };
 const W = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '10.0.2.2', ipDst: '10.0.2.15' };
 
-function run(records: LoggedFrame[], opts: Partial<ReplayOptions> = {}) {
-  const injected: Uint8Array[] = [];
-  const divs: ReplayDivergence[] = [];
-  let finished = false;
-  const e = new ReplayEngine(records, { pacing: 'causal', speed: 1, timeoutMs: 1000, continueOnDivergence: false, window: 8, ...opts }, {
-    inject: (f) => injected.push(f),
-    divergence: (d) => divs.push(d),
-    finished: () => (finished = true),
-  });
-  return { e, injected, divs, isFinished: () => finished };
-}
+const run = replayRig;
 
 const seqd = (frames: [boolean, Uint8Array][]): LoggedFrame[] => frames.map(([fromGuest, frame], i) => ({ seq: i, fromGuest, tsNs: i * 1_000_000, frame }));
 

@@ -42,13 +42,7 @@ test('an 8 MB HTTP download through slirp replays into fresh boots, causal and r
   const log = join(d, 'rec.nrrlog');
   try {
     await world.waitForSockets([`${d}/world.sock`]);
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('big-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
-    const recorded = await waitTask(g, 150_000);
-    assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
-    rec.child.kill('SIGTERM');
-    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+    await recordBigFetch(d, `unix:${d}/world.sock`, log, `netrr.port=${port}`, md5);
   } finally {
     await world.stop();
   }
@@ -70,13 +64,7 @@ test('an 8 MB download from a Linux peer behind a tap (window scaling, SACK, tim
   try {
     await ns.addTap('ntap0', '10.0.2.2/24');
     await ns.httpServer('10.0.2.2', port, join(d, 'file.bin'));
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `tap:ntap0,netns=${ns.name}`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
-    const g = bootGuest('big-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
-    const recorded = await waitTask(g, 150_000);
-    assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
-    rec.child.kill('SIGTERM');
-    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+    await recordBigFetch(d, `tap:ntap0,netns=${ns.name}`, log, `netrr.port=${port}`, md5);
   } finally {
     await ns.destroy();
   }
@@ -114,14 +102,8 @@ test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on t
     await sh(['ip', 'netns', 'exec', router.name, 'nft', 'add', 'chain', 'inet', 'lossy', 'relay', '{ type filter hook forward priority 0; }']);
     await sh(['ip', 'netns', 'exec', router.name, 'nft', 'add', 'rule', 'inet', 'lossy', 'relay', 'tcp', 'sport', String(port), 'numgen', 'inc', 'mod', '25', '==', '3', 'counter', 'drop']);
     await far.httpServer('10.9.0.2', port, join(d, 'file.bin'));
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `tap:ntap0,netns=${router.name}`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
     // A key=value on the kernel command line reaches init's environment.
-    const g = bootGuest('big-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port} NETRR_SERVER=10.9.0.2`);
-    const recorded = await waitTask(g, 150_000);
-    assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
-    rec.child.kill('SIGTERM');
-    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+    await recordBigFetch(d, `tap:ntap0,netns=${router.name}`, log, `netrr.port=${port} NETRR_SERVER=10.9.0.2`, md5);
     const rules = (await run('ip', ['netns', 'exec', router.name, 'nft', 'list', 'ruleset'])).stdout;
     t.diagnostic(`router drops: ${/counter (packets \d+ bytes \d+)/.exec(rules)?.[1] ?? '?'}`);
   } finally {
@@ -140,6 +122,16 @@ test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on t
     for (const h of hogs) h.kill('SIGKILL');
   }
 });
+
+/** Records the big-fetch task through `netrr record` with this upstream; the guest must get the file whole. */
+async function recordBigFetch(d: string, upstream: string, log: string, cmdline: string, md5: string): Promise<void> {
+  const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', upstream, '--log', log]);
+  await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
+  const recorded = await waitTask(bootGuest('big-fetch', streamNic(`${d}/guest.sock`), cmdline), 150_000);
+  assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
+  rec.child.kill('SIGTERM');
+  await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+}
 
 async function replayBothPacings(t: TestContext, d: string, log: string, port: number, md5: string, cmdline = ''): Promise<void> {
   for (const pacing of ['causal', 'recorded']) {

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { TcpWindows, seqAfter } from '../src/engine/replay/tcp-window.ts';
-import { type LoggedFrame, type ReplayDivergence, ReplayEngine, type ReplayOptions } from '../src/engine/replay/replay-engine.ts';
+import type { LoggedFrame } from '../src/engine/replay/replay-engine.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { buildFrame } from './helpers/build-packet.ts';
+import { replayRig } from './helpers/replay-rig.ts';
 
 const G = { src: '52:54:00:12:34:56', dst: '52:55:0a:00:02:02', ipSrc: '10.0.2.15', ipDst: '10.0.2.2' };
 const W = { src: '52:55:0a:00:02:02', dst: '52:54:00:12:34:56', ipSrc: '10.0.2.2', ipDst: '10.0.2.15' };
@@ -106,17 +107,7 @@ test('property: never held when it fits the live window or lies beyond the recor
   );
 });
 
-function engine(records: LoggedFrame[], opts: Partial<ReplayOptions> = {}) {
-  const injected: Uint8Array[] = [];
-  const divs: ReplayDivergence[] = [];
-  let finished = false;
-  const e = new ReplayEngine(records, { pacing: 'causal', speed: 1, timeoutMs: 1000, continueOnDivergence: false, window: 8, ...opts }, {
-    inject: (f) => injected.push(f),
-    divergence: (d) => divs.push(d),
-    finished: () => (finished = true),
-  });
-  return { e, injected, divs, isFinished: () => finished };
-}
+const engine = replayRig;
 
 const log = (frames: [boolean, Uint8Array, number?][]): LoggedFrame[] => frames.map(([fromGuest, frame, ms], i) => ({ seq: i, fromGuest, tsNs: (ms ?? i) * 1_000_000, frame }));
 

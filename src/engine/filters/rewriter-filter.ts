@@ -126,31 +126,7 @@ export class RewriterFilter implements Filter {
   receive(dir: FilterDirection, frame: Uint8Array, vnetHdrLen: number): FilterResult {
     const v = this.#view.decode(frame, LINKTYPE_ETHERNET, vnetHdrLen);
     const c = this.counters;
-    if (this.#extended) {
-      // Any TCP segment netrr decodes: IPv4 or IPv6, tagged or not, not a fragment.
-      if ((v.l3 !== L3_IPV4 && v.l3 !== L3_IPV6) || v.ipProto !== IPPROTO_TCP || v.l4Offset < 0 || v.l4Offset + 20 > frame.length || v.ipFragOffset !== 0 || v.ipMf || !fillFlowKey(v, this.#key)) {
-        c.passedOther++;
-        return FILTER_PASS;
-      }
-      c.tcp++;
-      let conn = this.#table.find(this.#key);
-      if (conn === null) {
-        if (this.failoverMode) {
-          c.passedFailover++;
-          return FILTER_PASS;
-        }
-        conn = this.#create(this.#key);
-      } else this.#table.touch(conn);
-      if (dir === 'tx') this.#extFromNetwork(conn, v, frame);
-      else this.#extFromGuest(conn, v, frame);
-      return FILTER_PASS;
-    }
-    // parse_packet_early: IPv4 only, 802.1Q refused (802.1ad is not, as in QEMU), the IP header whole.
-    if (v.l3 !== L3_IPV4 || v.ipProto !== IPPROTO_TCP || (v.vlanCount > 0 && v.vlanTpid[0] === 0x8100) || v.l4Offset < 0 || v.l4Offset + 20 > frame.length || v.ipFragOffset !== 0) {
-      c.passedOther++;
-      return FILTER_PASS;
-    }
-    if (!fillFlowKey(v, this.#key)) {
+    if (!this.#handles(v, frame) || !fillFlowKey(v, this.#key)) {
       c.passedOther++;
       return FILTER_PASS;
     }
@@ -162,6 +138,11 @@ export class RewriterFilter implements Filter {
         return FILTER_PASS;
       }
       conn = this.#create(this.#key);
+    } else this.#table.touch(conn);
+    if (this.#extended) {
+      if (dir === 'tx') this.#extFromNetwork(conn, v, frame);
+      else this.#extFromGuest(conn, v, frame);
+      return FILTER_PASS;
     }
     const shift = dir === 'tx' ? this.#fromNetwork(conn, v.tcpFlags, v.tcpAck) : this.#fromGuest(conn, v.tcpFlags, v.tcpSeq);
     if (shift === null) return FILTER_PASS;
@@ -173,6 +154,15 @@ export class RewriterFilter implements Filter {
     if (dir === 'tx') c.ackRewritten++;
     else c.seqRewritten++;
     return FILTER_PASS;
+  }
+
+  /** Whether this mode rewrites the frame's protocol at all (others pass untouched, counted). */
+  #handles(v: PacketView, frame: Uint8Array): boolean {
+    if (v.ipProto !== IPPROTO_TCP || v.l4Offset < 0 || v.l4Offset + 20 > frame.length || v.ipFragOffset !== 0) return false;
+    // extended: IPv4 or IPv6, tagged or not, and not the first fragment either.
+    if (this.#extended) return (v.l3 === L3_IPV4 || v.l3 === L3_IPV6) && !v.ipMf;
+    // parse_packet_early: IPv4 only, 802.1Q refused (802.1ad is not, as in QEMU), the IP header whole.
+    return v.l3 === L3_IPV4 && !(v.vlanCount > 0 && v.vlanTpid[0] === 0x8100);
   }
 
   /**
