@@ -139,12 +139,12 @@ export async function krrLogExportCommand(file: string, output: string, o: { lay
   } catch (e) {
     throw fromSystemError(e, output);
   }
-  let w = exportWriter(file, 'none (empty log)');
-  let iface = -1;
+  // Made in onLayout, which the scan calls before any entry, so that the section comment can name the layout.
+  const out: { w: PcapngWriter | null; iface: number } = { w: null, iface: -1 };
   const progress = new Progress(`exporting ${file}`);
   const asm = new KrrFrameAssembler((f) => {
     // The log has no time: packet i is stamped i µs after the epoch, which keeps file order and says nothing more.
-    w.writePacket(iface, Math.floor(f.index / 1e6), (f.index % 1e6) * 1000, f.data, f.data.length, {
+    out.w!.writePacket(out.iface, Math.floor(f.index / 1e6), (f.index % 1e6) * 1000, f.data, f.data.length, {
       flags: 1,
       custom: [`icount=${f.instCnt < 0 ? '-' : f.instCnt}`, `cpu=${f.cpuId < 0 ? '-' : f.cpuId}`, f.firstEntry === f.lastEntry ? `entry=${f.lastEntry}` : `entries=${f.firstEntry}-${f.lastEntry}`, ...(f.vlanTci >= 0 ? [`vlan-stripped=${f.vlanTci}`] : [])],
     });
@@ -161,19 +161,18 @@ export async function krrLogExportCommand(file: string, output: string, o: { lay
       {
         ...(layout === undefined ? {} : { layout }),
         onLayout: (l) => {
-          // Made once the layout is known, so that the section comment names it.
-          w = exportWriter(file, l?.name ?? 'none (empty log)');
-          iface = w.addInterface({ linkType: 1, name: 'e1000-rx', description: 'frames the e1000 model DMA-ed into the guest, as KRR logged them (short frames padded to 60 bytes, no FCS)' });
+          out.w = exportWriter(file, l?.name ?? 'none (empty log)');
+          out.iface = out.w.addInterface({ linkType: 1, name: 'e1000-rx', description: 'frames the e1000 model DMA-ed into the guest, as KRR logged them (short frames padded to 60 bytes, no FCS)' });
         },
         afterChunk: async (read, total) => {
           progress.update(read, total);
-          const c = w.out.take();
+          const c = out.w?.out.take() ?? null;
           if (c !== null) await fh.write(c);
         },
       },
     );
     asm.finish();
-    const rest = w.out.take();
+    const rest = out.w?.out.take() ?? null;
     if (rest !== null) await fh.write(rest);
   } finally {
     progress.done();

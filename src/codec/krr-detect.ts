@@ -5,6 +5,7 @@
 // reads the bytes.
 
 import { NetrrError } from '../errors.ts';
+import { RXD_STAT_DD, WRITEBACK_STATUS_AT } from './krr-frames.ts';
 import { KRR_LAYOUTS, type KrrLayout } from './krr-layout.ts';
 import { type KrrEntry, KrrLogParser, type KrrSg, type KrrVisitor } from './krr-log.ts';
 
@@ -25,13 +26,11 @@ export interface LayoutVerdict {
   readonly reason: string;
 }
 
-// e1000 sets DD in every write-back it makes (reference: "status has DD (0x01) on every descriptor").
-const RXD_STAT_DD = 0x01;
-
 const ddCheck: KrrVisitor = {
   entry(): void {},
   sg(e: KrrEntry, sg: KrrSg, data: Uint8Array): void {
-    if (sg.isWriteback && (data[12]! & RXD_STAT_DD) === 0) {
+    // e1000 sets DD in every write-back it makes (reference: "status has DD (0x01) on every descriptor").
+    if (sg.isWriteback && (data[WRITEBACK_STATUS_AT]! & RXD_STAT_DD) === 0) {
       throw new NetrrError('ERR_KRR_LOG_BAD_ENTRY', `entry ${e.index}'s write-back at offset ${sg.offset} lacks the DD bit`, { offset: sg.offset });
     }
   },

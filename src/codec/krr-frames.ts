@@ -31,6 +31,8 @@ const ERROR_NAMES: readonly [number, string][] = [
   [0x40, 'IPE'],
   [0x80, 'RXE'],
 ];
+/** Offset of `status` in the 16-byte legacy write-back (buffer_addr u64, length u16, csum u16, status u8, errors u8, special u16). */
+export const WRITEBACK_STATUS_AT = 12;
 /** The FCS the descriptor length counts but the DMA never carries (RCTL.SECRC clear). */
 export const FCS_BYTES = 4;
 /** Frames longer than this without an EOP are dropped and counted (e1000 takes at most 16 KiB jumbo frames). */
@@ -50,8 +52,8 @@ export function decodeWriteback(d: Uint8Array, out: Writeback): Writeback {
   out.bufferAddr = u32le(d, 4) * 4294967296 + u32le(d, 0);
   out.length = u16le(d, 8);
   out.csum = u16le(d, 10);
-  out.status = d[12]!;
-  out.errors = d[13]!;
+  out.status = d[WRITEBACK_STATUS_AT]!;
+  out.errors = d[WRITEBACK_STATUS_AT + 1]!;
   out.special = u16le(d, 14);
   return out;
 }

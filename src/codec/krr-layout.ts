@@ -17,13 +17,15 @@ export interface KrrLayout {
   readonly replayedSgsAt: number;
   readonly instCntAt: number;
   readonly ripAt: number;
+  /** Whether `rip` carries vCPU 0's RIP (arr1024-inst); later layouts keep the field and always write 0. */
+  readonly ripSet: boolean;
   readonly followNumAt: number;
   readonly cpuIdAt: number;
   /** Whether SG `checksum` holds the sum of the data bytes (every layout before list-docheck). */
   readonly sgChecksumValid: boolean;
 }
 
-function layout(name: string, since: string, entryBytes: number, sgBytes: number, sgArray: number, f: { replayed: number; inst?: number; rip?: number; follow?: number; cpu?: number }, sgChecksumValid = true): KrrLayout {
+function layout(name: string, since: string, entryBytes: number, sgBytes: number, sgArray: number, f: { replayed: number; inst?: number; rip?: number; ripSet?: boolean; follow?: number; cpu?: number }, sgChecksumValid = true): KrrLayout {
   return {
     name,
     since,
@@ -33,6 +35,7 @@ function layout(name: string, since: string, entryBytes: number, sgBytes: number
     replayedSgsAt: f.replayed,
     instCntAt: f.inst ?? -1,
     ripAt: f.rip ?? -1,
+    ripSet: f.ripSet === true,
     followNumAt: f.follow ?? -1,
     cpuIdAt: f.cpu ?? -1,
     sgChecksumValid,
@@ -42,7 +45,7 @@ function layout(name: string, since: string, entryBytes: number, sgBytes: number
 /** Oldest first, as the reference's table. */
 export const KRR_LAYOUTS: readonly KrrLayout[] = [
   layout('arr1024', '1ba2c99879a8 (2024-05-21)', 8216, 32, 1024, { replayed: 8208 }),
-  layout('arr1024-inst', '1174b1a0bdef (2024-06-10)', 8240, 32, 1024, { replayed: 8208, inst: 8216, rip: 8224, follow: 8232 }),
+  layout('arr1024-inst', '1174b1a0bdef (2024-06-10)', 8240, 32, 1024, { replayed: 8208, inst: 8216, rip: 8224, ripSet: true, follow: 8232 }),
   layout('arr1024-cpu', 'e8b06783500d (2024-06-10)', 8248, 32, 1024, { replayed: 8208, inst: 8216, rip: 8224, follow: 8232, cpu: 8240 }),
   layout('arr8192-cpu', 'fa572cd5a1d1 (2024-12-15)', 65592, 32, 8192, { replayed: 65552, inst: 65560, rip: 65568, follow: 65576, cpu: 65584 }),
   layout('arr8192-devtype', '6d278f938571 (2025-02-18)', 65600, 32, 8192, { replayed: 65552, inst: 65560, rip: 65568, follow: 65576, cpu: 65584 }),

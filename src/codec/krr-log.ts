@@ -143,7 +143,7 @@ export class KrrLogParser {
         }
         const data = b.subarray(pos, pos + n);
         if (L.sgChecksumValid) {
-          const ok = this.#sumHi === 0 && sumBytes(data) === this.#sumLo;
+          const ok = this.#sumHi === 0 && byteSum(data) === this.#sumLo;
           this.sg.checksumOk = ok;
           if (ok) this.checksumOk++;
           else this.checksumBad++;
@@ -187,7 +187,7 @@ export class KrrLogParser {
     // Counts below 2^53 (an instruction count that large is 35 days of guest time at 3 GHz); ERR_VALUE_RANGE beyond.
     e.instCnt = L.instCntAt < 0 ? -1 : ((r.pos = pos + L.instCntAt), r.u64leNumber('inst_cnt'));
     // Only arr1024-inst stores a RIP; later layouts write 0 (reference: "Fields the network path sets").
-    e.rip = L.ripAt < 0 ? -1n : L.name === 'arr1024-inst' ? ((r.pos = pos + L.ripAt), r.u64le('rip')) : 0n;
+    e.rip = L.ripAt < 0 ? -1n : L.ripSet ? ((r.pos = pos + L.ripAt), r.u64le('rip')) : 0n;
     e.followNum = L.followNumAt < 0 ? -1 : ((r.pos = pos + L.followNumAt), r.u64leNumber('follow_num'));
     if (L.cpuIdAt < 0) e.cpuId = -1;
     else {
@@ -228,7 +228,7 @@ export class KrrLogParser {
 }
 
 /** KRR's SG checksum: the sum of the data bytes as an unsigned long (at most 16384 × 255, so a number is exact). */
-export function sumBytes(data: Uint8Array): number {
+export function byteSum(data: Uint8Array): number {
   let s = 0;
   for (let i = 0; i < data.length; i++) s += data[i]!;
   return s;

@@ -49,6 +49,8 @@ export interface PacketMeta {
 
 const encoder = new TextEncoder();
 const hiLo = { hi: 0, lo: 0 };
+/** Byte lengths of the packet's custom options, measured once per packet (sizing, then writing). */
+const customLengths: number[] = [];
 
 function optionBytes(valueLength: number): number {
   return 4 + ((valueLength + 3) & ~3);
@@ -113,7 +115,12 @@ export class PcapngWriter {
         comments = meta.comments.map((c) => encoder.encode(c));
         for (const c of comments) optLen += optionBytes(c.length);
       }
-      if (meta.custom !== undefined) for (const c of meta.custom) optLen += optionBytes(4 + customLength(c));
+      if (meta.custom !== undefined) {
+        for (let i = 0; i < meta.custom.length; i++) {
+          customLengths[i] = customLength(meta.custom[i]!);
+          optLen += optionBytes(4 + customLengths[i]!);
+        }
+      }
       if (optLen > 0) optLen += 4; // opt_endofopt
     }
     const total = 8 + 20 + padded + optLen + 4;
@@ -138,9 +145,10 @@ export class PcapngWriter {
       }
       if (comments !== undefined) for (const c of comments) p = putOption(b, p, OPT_COMMENT, c, c.length);
       if (meta.custom !== undefined) {
-        for (const c of meta.custom) {
+        for (let i = 0; i < meta.custom.length; i++) {
+          const c = meta.custom[i]!;
           const start = p;
-          const n = customLength(c);
+          const n = customLengths[i]!;
           p = putOption(b, p, typeof c === 'string' ? OPT_CUSTOM_STRING : OPT_CUSTOM_BINARY, undefined, 4 + n);
           w32le(b, start + 4, NETRR_PEN);
           // Custom values are written in place: no encoded copy per option per packet.

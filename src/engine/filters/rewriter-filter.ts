@@ -27,6 +27,7 @@
 
 import { u32be, w32be } from '../../codec/bytes.ts';
 import { updateChecksum32 } from '../../packet/checksum.ts';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/l4.ts';
 import { FlowKey, fillFlowKey } from '../../packet/flow-key.ts';
 import { type RewriterConnection, RewriterTable, TcpState } from './rewriter-table.ts';
 import { IPPROTO_TCP, L3_IPV4, L3_IPV6, LINKTYPE_ETHERNET, PacketView } from '../../packet/packet-view.ts';
@@ -36,10 +37,6 @@ import { type ColoEvent, FILTER_PASS, type Filter, type FilterContext, type Filt
 /** QEMU's HASHTABLE_MAX_SIZE: past it connection_get clears the whole table (counted here). */
 export const REWRITER_MAX_CONNECTIONS = 16384;
 
-const TH_FIN = 0x01;
-const TH_SYN = 0x02;
-const TH_RST = 0x04;
-const TH_ACK = 0x10;
 
 export interface RewriterConfig {
   readonly id: string;
@@ -170,12 +167,12 @@ export class RewriterFilter implements Filter {
    * guest. Returns the new ACK when the frame is to be rewritten, else null.
    */
   #fromNetwork(conn: RewriterConnection, flags: number, ack: number): number | null {
-    const synAck = flags & (TH_ACK | TH_SYN);
-    if (synAck === (TH_ACK | TH_SYN) && conn.state === TcpState.SynSent) conn.state = TcpState.Established;
-    if (synAck === TH_SYN) conn.state = TcpState.SynReceived;
+    const synAck = flags & (TCP_ACK | TCP_SYN);
+    if (synAck === (TCP_ACK | TCP_SYN) && conn.state === TcpState.SynSent) conn.state = TcpState.Established;
+    if (synAck === TCP_SYN) conn.state = TcpState.SynReceived;
     let out: number | null = null;
     let deleted = false;
-    if (synAck === TH_ACK) {
+    if (synAck === TCP_ACK) {
       if (conn.state === TcpState.SynReceived) {
         // offset held the secondary ISN; the client's first ACK acknowledges the primary ISN + 1.
         conn.offset = (conn.offset - (ack - 1)) >>> 0;
@@ -188,7 +185,7 @@ export class RewriterFilter implements Filter {
         deleted = true;
       }
     }
-    if ((flags & TH_FIN) !== 0 && !deleted) {
+    if ((flags & TCP_FIN) !== 0 && !deleted) {
       if (conn.state === TcpState.Established) conn.state = TcpState.CloseWait;
       // Active close: QEMU deletes here, before the guest's final ACK, which then leaves unrewritten.
       else if (conn.state === TcpState.FinWait1) conn.state = TcpState.TimeWait;
@@ -198,37 +195,37 @@ export class RewriterFilter implements Filter {
 
   /** handle_secondary_tcp_pkt: a frame from the guest. Returns the new SEQ when it is to be rewritten, else null. */
   #fromGuest(conn: RewriterConnection, flags: number, seq: number): number | null {
-    const synAck = flags & (TH_ACK | TH_SYN);
-    if (conn.state === TcpState.SynReceived && synAck === (TH_ACK | TH_SYN)) conn.offset = seq;
-    if (conn.state === TcpState.Closed && synAck === TH_SYN) conn.state = TcpState.SynSent;
+    const synAck = flags & (TCP_ACK | TCP_SYN);
+    if (conn.state === TcpState.SynReceived && synAck === (TCP_ACK | TCP_SYN)) conn.offset = seq;
+    if (conn.state === TcpState.Closed && synAck === TCP_SYN) conn.state = TcpState.SynSent;
     let out: number | null = null;
-    if (synAck === TH_ACK && conn.offset !== 0) out = (seq - conn.offset) >>> 0;
-    if (conn.state === TcpState.CloseWait && (flags & (TH_ACK | TH_FIN)) === (TH_ACK | TH_FIN)) {
+    if (synAck === TCP_ACK && conn.offset !== 0) out = (seq - conn.offset) >>> 0;
+    if (conn.state === TcpState.CloseWait && (flags & (TCP_ACK | TCP_FIN)) === (TCP_ACK | TCP_FIN)) {
       conn.finAckSeq = out ?? seq;
       conn.state = TcpState.LastAck;
     }
-    if (conn.state === TcpState.Established && (flags & (TH_ACK | TH_FIN)) === TH_FIN) conn.state = TcpState.FinWait1;
+    if (conn.state === TcpState.Established && (flags & (TCP_ACK | TCP_FIN)) === TCP_FIN) conn.state = TcpState.FinWait1;
     // The guest's final ACK after the client's FIN: rewritten above, now the connection can go.
-    else if (conn.state === TcpState.TimeWait && synAck === TH_ACK && (flags & TH_FIN) === 0) this.#delete(conn);
+    else if (conn.state === TcpState.TimeWait && synAck === TCP_ACK && (flags & TCP_FIN) === 0) this.#delete(conn);
     return out;
   }
 
   /** extended: a frame from the network toward the guest. */
   #extFromNetwork(conn: RewriterConnection, v: PacketView, frame: Uint8Array): void {
     const f = v.tcpFlags;
-    const synAck = f & (TH_SYN | TH_ACK);
-    if (synAck === TH_SYN) {
+    const synAck = f & (TCP_SYN | TCP_ACK);
+    if (synAck === TCP_SYN) {
       // The client opens: the guest's SYN/ACK and the client's first ACK will teach the offsets.
       this.#resetConn(conn, TcpState.SynReceived);
-    } else if (synAck === (TH_SYN | TH_ACK) && conn.state === TcpState.SynSent) {
+    } else if (synAck === (TCP_SYN | TCP_ACK) && conn.state === TcpState.SynSent) {
       // The guest opened: this SYN/ACK acknowledges the primary's ISN (netrr, beyond QEMU).
       this.#learn(conn, v);
       this.counters.guestOpened++;
-    } else if (synAck === TH_ACK && conn.state === TcpState.SynReceived) {
+    } else if (synAck === TCP_ACK && conn.state === TcpState.SynReceived) {
       this.#learn(conn, v);
     }
     const ack = v.tcpAck;
-    if ((f & TH_ACK) !== 0) {
+    if ((f & TCP_ACK) !== 0) {
       if (conn.offset !== 0) {
         const shifted = (ack + conn.offset) >>> 0;
         w32be(frame, v.l4Offset + 8, shifted);
@@ -247,25 +244,25 @@ export class RewriterFilter implements Filter {
       }
       if (conn.guestFinEnd >= 0 && ack === conn.guestFinEnd) conn.guestFinAcked = true;
     }
-    if ((f & TH_FIN) !== 0) conn.netFinEnd = (v.tcpSeq + v.payloadLength + 1) >>> 0;
+    if ((f & TCP_FIN) !== 0) conn.netFinEnd = (v.tcpSeq + v.payloadLength + 1) >>> 0;
     this.#maybeClose(conn, f);
   }
 
   /** extended: a frame from the guest. */
   #extFromGuest(conn: RewriterConnection, v: PacketView, frame: Uint8Array): void {
     const f = v.tcpFlags;
-    const synAck = f & (TH_SYN | TH_ACK);
-    if (synAck === TH_SYN) {
+    const synAck = f & (TCP_SYN | TCP_ACK);
+    if (synAck === TCP_SYN) {
       this.#resetConn(conn, TcpState.SynSent);
       conn.guestIsn = v.tcpSeq;
       conn.guestTsVal = v.tcpTsOffset >= 0 ? v.tcpTsVal : -1;
-    } else if (synAck === (TH_SYN | TH_ACK) && conn.state === TcpState.SynReceived) {
+    } else if (synAck === (TCP_SYN | TCP_ACK) && conn.state === TcpState.SynReceived) {
       conn.guestIsn = v.tcpSeq;
       conn.guestTsVal = v.tcpTsOffset >= 0 ? v.tcpTsVal : -1;
     }
     const seq = v.tcpSeq;
     let primarySeq = seq;
-    if ((f & TH_ACK) !== 0 && conn.offset !== 0) {
+    if ((f & TCP_ACK) !== 0 && conn.offset !== 0) {
       primarySeq = (seq - conn.offset) >>> 0;
       w32be(frame, v.l4Offset + 4, primarySeq);
       updateChecksum32(frame, v.l4Offset + 16, seq, primarySeq);
@@ -275,8 +272,8 @@ export class RewriterFilter implements Filter {
       this.#shiftWord(frame, v, v.tcpTsOffset, -conn.tsOffset);
       this.counters.tsRewritten++;
     }
-    if ((f & TH_FIN) !== 0) conn.guestFinEnd = (primarySeq + v.payloadLength + 1) >>> 0;
-    if ((f & TH_ACK) !== 0 && conn.netFinEnd >= 0 && v.tcpAck === conn.netFinEnd) conn.netFinAcked = true;
+    if ((f & TCP_FIN) !== 0) conn.guestFinEnd = (primarySeq + v.payloadLength + 1) >>> 0;
+    if ((f & TCP_ACK) !== 0 && conn.netFinEnd >= 0 && v.tcpAck === conn.netFinEnd) conn.netFinAcked = true;
     this.#maybeClose(conn, f);
   }
 
@@ -301,7 +298,7 @@ export class RewriterFilter implements Filter {
 
   /** Ends a connection once both FINs were acknowledged (after the final ACK was rewritten), or at a RST. */
   #maybeClose(conn: RewriterConnection, flags: number): void {
-    if ((flags & TH_RST) !== 0) {
+    if ((flags & TCP_RST) !== 0) {
       this.counters.connectionsReset++;
       this.#delete(conn);
     } else if (conn.guestFinAcked && conn.netFinAcked) this.#delete(conn);

@@ -23,11 +23,16 @@ export interface FlowMapping {
   readonly describe: string;
 }
 
-function addrKey(v: PacketView, srcFirst: boolean): string {
+/** An address's bytes as a string of char codes (a map key: no Buffer, no hex per frame). */
+function addrBytes(v: PacketView, at: number): string {
   const n = v.l3 === L3_IPV4 ? 4 : 16;
-  const a = srcFirst ? v.ipSrcOffset : v.ipDstOffset;
-  const c = srcFirst ? v.ipDstOffset : v.ipSrcOffset;
-  return `${v.ipProto}|${Buffer.from(v.buf.subarray(a, a + n)).toString('hex')}|${Buffer.from(v.buf.subarray(c, c + n)).toString('hex')}`;
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(v.buf[at + i]!);
+  return s;
+}
+
+function addrKey(v: PacketView, srcFirst: boolean): string {
+  return `${v.ipProto}|${addrBytes(v, srcFirst ? v.ipSrcOffset : v.ipDstOffset)}|${addrBytes(v, srcFirst ? v.ipDstOffset : v.ipSrcOffset)}`;
 }
 
 /** The guest-side port of a frame (source for guest frames, destination for world frames); ICMP: echo id. */
@@ -42,15 +47,18 @@ export function guestPort(v: PacketView, fromGuest: boolean): number {
  * transfer id, RFC 1350 §4), and the boot's port choice belongs to the socket.
  */
 export function udpSocketKey(v: PacketView, fromGuest: boolean, guestSidePort: number): string {
-  const n = v.l3 === L3_IPV4 ? 4 : 16;
-  const a = fromGuest ? v.ipSrcOffset : v.ipDstOffset;
-  return `${Buffer.from(v.buf.subarray(a, a + n)).toString('hex')}|${guestSidePort}`;
+  return `${addrBytes(v, fromGuest ? v.ipSrcOffset : v.ipDstOffset)}|${guestSidePort}`;
 }
 
 /** Key of a flow by its guest-side address pair, protocol, remote port and guest-side port value. */
 export function flowKey(v: PacketView, fromGuest: boolean, guestSidePort: number): string {
   const remote = v.ipProto === IPPROTO_ICMP || v.ipProto === IPPROTO_ICMPV6 ? 0 : fromGuest ? v.dstPort : v.srcPort;
   return `${addrKey(v, fromGuest)}|${remote}|${guestSidePort}`;
+}
+
+/** A frame's flow key with its own guest-side port (the key a guest frame, or a world frame, has in its own space). */
+export function connectionKey(v: PacketView, fromGuest: boolean): string {
+  return flowKey(v, fromGuest, guestPort(v, fromGuest));
 }
 
 /** Offset of a TCP segment's TSval (TSecr at +4), or -1 (decoded with the packet: PacketView.tcpTsOffset). */

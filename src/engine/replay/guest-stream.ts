@@ -6,15 +6,18 @@
 // and a recorded segment counts as matched once the live guest has sent all
 // of it (then the world's recorded ACKs for it may go in). Pure.
 
-import { type PacketView } from '../../packet/packet-view.ts';
-import { flowKey, seqAfter } from './tcp-window.ts';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG } from '../../packet/l4.ts';
+import { IPPROTO_TCP, type PacketView } from '../../packet/packet-view.ts';
+import { connectionKey } from './flow-mapping.ts';
+import { seqAfter } from './tcp-window.ts';
 
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
-/** Flags that must agree between live and recorded segments; PSH (0x08) follows timing and is not compared. */
-const TCP_STREAM_FLAGS = TCP_FIN | TCP_SYN | TCP_RST | TCP_ACK | 0x20;
+/** Flags that must agree between live and recorded segments; PSH follows timing and is not compared. */
+const TCP_STREAM_FLAGS = TCP_FIN | TCP_SYN | TCP_RST | TCP_ACK | TCP_URG;
+
+/** A TCP segment that takes sequence space in its sender's stream: data, or a FIN. */
+export function isStreamSegment(v: PacketView): boolean {
+  return v.ipProto === IPPROTO_TCP && v.srcPort >= 0 && (v.payloadLength > 0 || (v.tcpFlags & TCP_FIN) !== 0);
+}
 export const GUEST_STREAM_MAX_FLOWS = 4096;
 
 class SendState {
@@ -30,8 +33,8 @@ export class GuestStreams {
 
   /** A live guest frame already judged (a SYN, or a segment that matched exactly): keeps the send position. */
   sent(v: PacketView): void {
-    if (v.ipProto !== 6 || v.srcPort < 0) return;
-    const key = flowKey(v, true);
+    if (v.ipProto !== IPPROTO_TCP || v.srcPort < 0) return;
+    const key = connectionKey(v, true);
     if ((v.tcpFlags & TCP_SYN) !== 0) {
       if (this.#flows.size >= GUEST_STREAM_MAX_FLOWS && !this.#flows.has(key)) {
         const oldest = this.#flows.keys().next();
@@ -55,8 +58,8 @@ export class GuestStreams {
    * False for a flow this does not follow, or a frame without ACK.
    */
   covers(world: PacketView): boolean {
-    if (world.ipProto !== 6 || world.srcPort < 0 || (world.tcpFlags & TCP_ACK) === 0) return false;
-    const st = this.#flows.get(flowKey(world, false));
+    if (world.ipProto !== IPPROTO_TCP || world.srcPort < 0 || (world.tcpFlags & TCP_ACK) === 0) return false;
+    const st = this.#flows.get(connectionKey(world, false));
     if (st === undefined) return false;
     const sent = st.finSent ? (st.nxt + 1) >>> 0 : st.nxt;
     return !seqAfter(world.tcpAck, sent);
@@ -69,10 +72,9 @@ export class GuestStreams {
    * called for each one the live guest has now sent all of.
    */
   match(v: PacketView, recorded: readonly PacketView[], count: number, covered: (i: number) => void): StreamVerdict {
-    if (v.ipProto !== 6 || v.srcPort < 0 || (v.tcpFlags & (TCP_SYN | TCP_RST)) !== 0) return 'no';
+    if (!isStreamSegment(v) || (v.tcpFlags & (TCP_SYN | TCP_RST)) !== 0) return 'no';
     const fin = (v.tcpFlags & TCP_FIN) !== 0;
-    if (v.payloadLength === 0 && !fin) return 'no';
-    const st = this.#flows.get(flowKey(v, true));
+    const st = this.#flows.get(connectionKey(v, true));
     if (st === undefined) return 'no';
     const s = v.tcpSeq;
     const e = (s + v.payloadLength) >>> 0;

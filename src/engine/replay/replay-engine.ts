@@ -19,8 +19,10 @@
 import { PacketView } from '../../packet/packet-view.ts';
 import { type FlowMapping, FlowMappings, LearnTxn } from './flow-mapping.ts';
 import { type FrameDifference, frameDifference } from './frame-diff.ts';
-import { GuestStreams } from './guest-stream.ts';
-import { TcpWindows, flowKey } from './tcp-window.ts';
+import { TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/l4.ts';
+import { connectionKey } from './flow-mapping.ts';
+import { GuestStreams, isStreamSegment } from './guest-stream.ts';
+import { TcpWindows } from './tcp-window.ts';
 
 export type Pacing = 'causal' | 'recorded' | 'fast';
 
@@ -159,11 +161,8 @@ export class ReplayEngine {
   #expected: number[] = [];
   #expHead = 0;
   #nextWorld = 0;
-  #startMs = 0;
   #firstTsNs = 0;
   #dueSinceMs = -1;
-
-
   /** The guest frames matched most recently (recorded bytes), to recognise retransmissions. */
   #recentMatches: Uint8Array[] = [];
   #live = new PacketView();
@@ -287,7 +286,6 @@ export class ReplayEngine {
   }
 
   start(nowMs: number): void {
-    this.#startMs = nowMs;
     this.#anchorLiveMs = nowMs;
     this.#anchorRecNs = this.#firstTsNs;
     this.#lastNowMs = nowMs;
@@ -341,7 +339,7 @@ export class ReplayEngine {
         const needsWindow = key !== null && this.windows.verdict(v) === 'hold';
         // Data that fits the live window goes past its flow's waiting frames (TCP takes it out of order): above all a
         // retransmission that fills the hole the guest's ACK is stuck at, without which the waiting frames never fit.
-        const bypass = !needsWindow && v.payloadLength > 0 && (v.tcpFlags & 0x07) === 0;
+        const bypass = !needsWindow && v.payloadLength > 0 && (v.tcpFlags & (TCP_FIN | TCP_SYN | TCP_RST)) === 0;
         if (needsWindow || (key !== null && blocked.has(key) && !bypass)) {
           blocked.add(key!);
           this.#held.push({ idx: this.#nextWorld, sinceMs: nowMs, needsWindow });
@@ -375,14 +373,14 @@ export class ReplayEngine {
     if (this.#firstUnmatchedIndex() >= this.#nextWorld) return false;
     const wv = this.#gateView.decode(r.frame);
     if (!this.streams.covers(wv)) return true;
-    const key = flowKey(wv, false);
+    const key = connectionKey(wv, false);
     for (let k = this.#expHead; k < this.#expected.length; k++) {
       const idx = this.#expected[k]!;
       if (idx === -1) continue;
       if (idx >= this.#nextWorld) return false;
       const gv = this.#scratch.decode(this.#at(idx).frame);
       if (isOptional(gv)) continue;
-      if (gv.ipProto === 6 && gv.srcPort >= 0 && (gv.payloadLength > 0 || (gv.tcpFlags & 0x01) !== 0) && flowKey(gv, true) === key) continue;
+      if (isStreamSegment(gv) && connectionKey(gv, true) === key) continue;
       return true;
     }
     return false;
@@ -396,10 +394,10 @@ export class ReplayEngine {
       const r = this.#at(h.idx);
       const v = this.#windowView.decode(r.frame);
       const key = TcpWindows.worldKey(v)!;
-      const expired = nowMs - h.sinceMs > this.options.timeoutMs;
+      const fits = !h.needsWindow || this.windows.fitsLive(v);
       // A frame held only to stay behind its flow's earlier one goes as soon as that one has gone.
-      if (!blocked.has(key) && (!h.needsWindow || expired || this.windows.fitsLive(v))) {
-        if (h.needsWindow && !this.windows.fitsLive(v)) this.stats.windowWaitsExpired++;
+      if (!blocked.has(key) && (fits || nowMs - h.sinceMs > this.options.timeoutMs)) {
+        if (!fits) this.stats.windowWaitsExpired++;
         this.#inject(r);
       } else {
         blocked.add(key);
@@ -570,8 +568,8 @@ export class ReplayEngine {
   /** The guest's TCP data cut into other segments than recorded: accepted when its bytes continue the recorded stream. */
   #streamMatch(translated: Uint8Array, nowMs: number, windowMoved: boolean): boolean {
     const v = this.#streamView.decode(translated);
-    if (v.ipProto !== 6 || v.srcPort < 0 || (v.payloadLength === 0 && (v.tcpFlags & 0x01) === 0)) return false;
-    const key = flowKey(v, true);
+    if (!isStreamSegment(v)) return false;
+    const key = connectionKey(v, true);
     // The flow's unmatched recorded segments, in views and slots reused from call to call.
     const views = this.#segViews;
     const slots = this.#segSlots;
@@ -581,7 +579,7 @@ export class ReplayEngine {
       const idx = this.#expected[k]!;
       if (idx === -1) continue;
       const rv = (views[n] ??= new PacketView()).decode(this.#at(idx).frame);
-      if (rv.ipProto !== 6 || rv.srcPort < 0 || (rv.payloadLength === 0 && (rv.tcpFlags & 0x01) === 0) || flowKey(rv, true) !== key) continue;
+      if (!isStreamSegment(rv) || connectionKey(rv, true) !== key) continue;
       slots[n++] = k;
     }
     let lastCovered = -1;

@@ -12,12 +12,9 @@
 // sequence space is shifted, flow-mapping.ts), so a live guest's ACK is
 // directly comparable with a recorded world segment's sequence number.
 
-import { L3_IPV4, type PacketView } from '../../packet/packet-view.ts';
-
-const TCP_SYN = 0x02;
-const TCP_FIN = 0x01;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/l4.ts';
+import { IPPROTO_TCP, type PacketView } from '../../packet/packet-view.ts';
+import { connectionKey } from './flow-mapping.ts';
 /** At most this many flows are tracked; the oldest is forgotten past it (a forgotten flow is never held). */
 export const TCP_WINDOW_MAX_FLOWS = 4096;
 
@@ -58,8 +55,8 @@ export class TcpWindows {
   }
 
   #guest(v: PacketView, live: boolean): boolean {
-    if (v.ipProto !== 6 || v.srcPort < 0) return false;
-    const key = flowKey(v, true);
+    if (v.ipProto !== IPPROTO_TCP || v.srcPort < 0) return false;
+    const key = connectionKey(v, true);
     let f = this.#flows.get(key);
     if ((v.tcpFlags & TCP_SYN) !== 0) {
       // A new connection on this side (the recorded and the live guest reach their SYNs at different times): reset this side only.
@@ -97,8 +94,8 @@ export class TcpWindows {
 
   /** A recorded world frame about to be injected: may it go now? */
   verdict(v: PacketView): WindowVerdict {
-    if (v.ipProto !== 6 || v.srcPort < 0) return 'inject';
-    const key = flowKey(v, false);
+    if (v.ipProto !== IPPROTO_TCP || v.srcPort < 0) return 'inject';
+    const key = connectionKey(v, false);
     let f = this.#flows.get(key);
     if ((v.tcpFlags & TCP_SYN) !== 0) {
       // The world's SYN (it opened the connection) or SYN-ACK: its scaling option.
@@ -116,7 +113,7 @@ export class TcpWindows {
 
   /** A held world frame (it was within the recorded window when held): does it fit the live window now? */
   fitsLive(v: PacketView): boolean {
-    const f = this.#flows.get(flowKey(v, false));
+    const f = this.#flows.get(connectionKey(v, false));
     if (f === undefined || !f.liveKnown) return true;
     const end = (v.tcpSeq + v.payloadLength + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
     return !seqAfter(end, f.liveEdge);
@@ -124,7 +121,7 @@ export class TcpWindows {
 
   /** The flow key of a world frame, for keeping a held flow's frames in order. */
   static worldKey(v: PacketView): string | null {
-    return v.ipProto === 6 && v.srcPort >= 0 ? flowKey(v, false) : null;
+    return v.ipProto === IPPROTO_TCP && v.srcPort >= 0 ? connectionKey(v, false) : null;
   }
 
   #add(key: string): FlowWindow {
@@ -136,16 +133,4 @@ export class TcpWindows {
     this.#flows.set(key, f);
     return f;
   }
-}
-
-/** guest address|guest port|world address|world port, from a guest frame (fromGuest) or a world frame. */
-export function flowKey(v: PacketView, fromGuest: boolean): string {
-  const n = v.l3 === L3_IPV4 ? 4 : 16;
-  const g = fromGuest ? v.ipSrcOffset : v.ipDstOffset;
-  const w = fromGuest ? v.ipDstOffset : v.ipSrcOffset;
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(v.buf[g + i]!);
-  s += '|';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(v.buf[w + i]!);
-  return `${s}|${fromGuest ? v.srcPort : v.dstPort}|${fromGuest ? v.dstPort : v.srcPort}`;
 }
