@@ -12,7 +12,7 @@
 // Run: node dist/bench/replay.js [scripted|guest]   (needs QEMU and the test guest for `guest`)
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,8 +21,8 @@ import { FrameDecoder, encodeRecord } from '../src/codec/qemu-framing.ts';
 import { logSegments, scanSegment } from '../src/io/log-file.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { buildFrame } from '../test/helpers/build-packet.ts';
-import { bootGuest, streamNic, waitTask } from '../test/helpers/guest.ts';
-import { Qemu } from '../test/helpers/qemu.ts';
+import { recordGuest } from '../test/helpers/guest.ts';
+import { Qemu, slirpWorldArgs } from '../test/helpers/qemu.ts';
 import { waitFor } from '../test/helpers/raw-peer.ts';
 import { NETRR_BIN, start } from '../test/helpers/run.ts';
 import { row } from './bench-util.ts';
@@ -119,7 +119,6 @@ function printRow(label: string, frames: number, bytes: number, secs: number): v
 
 async function scripted(): Promise<void> {
   const d = join(dir, 'scripted');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(d);
   const world = scriptedWorld(join(d, 'world.sock'));
   const log = join(d, 'rec.nrrlog');
@@ -140,22 +139,18 @@ async function scripted(): Promise<void> {
 
 async function guest(): Promise<void> {
   const d = join(dir, 'guest');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(d);
   const file = randomBytes(8 * 1024 * 1024);
   const md5 = createHash('md5').update(file).digest('hex');
   const server = http.createServer((req, res) => (req.url === '/file.bin' ? res.end(file) : res.writeHead(404).end()));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const qemu = new Qemu(['-netdev', 'user,id=u', '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const qemu = new Qemu(slirpWorldArgs(`${d}/world.sock`));
   const log = join(d, 'rec.nrrlog');
   try {
     await qemu.waitForSockets([`${d}/world.sock`]);
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const out = await waitTask(bootGuest('big-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`), 150_000);
+    const out = await recordGuest({ log, sock: `${d}/guest.sock`, upstream: `unix:${d}/world.sock`, task: 'big-fetch', cmdline: `netrr.port=${port}`, timeoutMs: 150_000 });
     if (!out.includes(md5)) throw new Error(`recording failed: ${out}`);
-    await stopChild(rec);
   } finally {
     await qemu.stop();
     server.close();
@@ -166,11 +161,8 @@ async function guest(): Promise<void> {
     const rp = start(process.execPath, [NETRR_BIN, 'replay', '--log', log, '--guest', `unix:${d}/${pacing}-replay.sock,server=on`, '--pacing', pacing]);
     await waitFor(() => existsSync(`${d}/${pacing}-replay.sock`), 10_000, 'replay socket');
     const tlog = join(d, `${pacing}.nrrlog`);
-    const tap = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/${pacing}-guest.sock,server=on`, '--upstream', `unix:${d}/${pacing}-replay.sock`, '--log', tlog]);
-    await waitFor(() => existsSync(`${d}/${pacing}-guest.sock`), 10_000, 'recorder socket');
-    const out = await waitTask(bootGuest('big-fetch', streamNic(`${d}/${pacing}-guest.sock`), `netrr.port=${port}`), 150_000);
+    const out = await recordGuest({ log: tlog, sock: `${d}/${pacing}-guest.sock`, upstream: `unix:${d}/${pacing}-replay.sock`, task: 'big-fetch', cmdline: `netrr.port=${port}`, timeoutMs: 150_000 });
     await waitFor(() => rp.child.exitCode !== null, 30_000, 'replay exit');
-    await stopChild(tap);
     if (!out.includes(md5) || !/replay: MATCHED/.test(rp.out())) throw new Error(`replay (${pacing}) failed: ${rp.out().slice(-400)} ${out}`);
     results.push([`replay (${pacing})`, await worldSpan(tlog, 1)]);
   }

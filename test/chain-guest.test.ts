@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ControlClient } from '../src/control/control-client.ts';
 import { bootGuest, streamNic, waitTask } from './helpers/guest.ts';
-import { Qemu } from './helpers/qemu.ts';
+import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
 
@@ -46,7 +46,7 @@ test('a real guest downloads 1 MB over HTTP and fetches by TFTP through an epoch
   const server = http.createServer((req, res) => (req.url === '/file.bin' ? res.end(httpFile) : res.writeHead(404).end()));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const world = new Qemu(['-netdev', `user,id=u,tftp=${files}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const world = new Qemu(slirpWorldArgs(`${d}/world.sock`, files));
   let chain: ReturnType<typeof start> | null = null;
   let ctl: ControlClient | null = null;
   let commits = 0;

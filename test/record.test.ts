@@ -12,7 +12,7 @@ import { logSegments, scanSegment } from '../src/io/log-file.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
 import { buildFrame } from './helpers/build-packet.ts';
 import { bootGuest, waitTask } from './helpers/guest.ts';
-import { Qemu } from './helpers/qemu.ts';
+import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
 import { rawServer, waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, netrr, run, start, tempDir, tsharkStderr } from './helpers/run.ts';
 
@@ -25,7 +25,7 @@ test('record a real guest through netrr record (guest ↔ slirp world); log veri
   const server = net.createServer((c) => c.on('data', (x) => c.end(`echo:${x.toString()}`)).on('error', () => {}));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  const world = new Qemu(['-netdev', 'user,id=u', '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const world = new Qemu(slirpWorldArgs(`${d}/world.sock`));
   const log = join(d, 'rec.nrrlog');
   let rec: ReturnType<typeof start> | null = null;
   try {

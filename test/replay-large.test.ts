@@ -9,16 +9,15 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
-import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
-import { Netns } from './helpers/netns.ts';
-import { Qemu } from './helpers/qemu.ts';
-import { waitFor } from './helpers/raw-peer.ts';
-import { NETRR_BIN, run, start, tempDir } from './helpers/run.ts';
 import { spawn } from 'node:child_process';
+import { recordGuest, replayIntoGuest } from './helpers/guest.ts';
+import { Netns } from './helpers/netns.ts';
+import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
+import { run, tempDir } from './helpers/run.ts';
 import { logSegments, scanSegment } from '../src/io/log-file.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 
@@ -38,7 +37,7 @@ test('an 8 MB HTTP download through slirp replays into fresh boots, causal and r
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const md5 = createHash('md5').update(file).digest('hex');
-  const world = new Qemu(['-netdev', 'user,id=u', '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const world = new Qemu(slirpWorldArgs(`${d}/world.sock`));
   const log = join(d, 'rec.nrrlog');
   try {
     await world.waitForSockets([`${d}/world.sock`]);
@@ -125,12 +124,8 @@ test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on t
 
 /** Records the big-fetch task through `netrr record` with this upstream; the guest must get the file whole. */
 async function recordBigFetch(d: string, upstream: string, log: string, cmdline: string, md5: string): Promise<void> {
-  const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', upstream, '--log', log]);
-  await waitFor(() => existsSync(`${d}/guest.sock`) || rec.child.exitCode !== null, 10_000, 'recorder socket');
-  const recorded = await waitTask(bootGuest('big-fetch', streamNic(`${d}/guest.sock`), cmdline), 150_000);
+  const recorded = await recordGuest({ log, sock: `${d}/guest.sock`, upstream, task: 'big-fetch', cmdline, timeoutMs: 150_000 });
   assert.match(recorded, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), recorded);
-  rec.child.kill('SIGTERM');
-  await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
 }
 
 async function replayBothPacings(t: TestContext, d: string, log: string, port: number, md5: string, cmdline = ''): Promise<void> {

@@ -7,14 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
-import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
-import { Qemu } from './helpers/qemu.ts';
-import { waitFor } from './helpers/raw-peer.ts';
-import { NETRR_BIN, start, tempDir } from './helpers/run.ts';
+import { recordGuest, replayIntoGuest } from './helpers/guest.ts';
+import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
+import { tempDir } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-replay-loads-');
 after(() => tmp.cleanup());
@@ -26,16 +25,11 @@ async function record(d: string, load: string, handler: http.RequestListener, fi
   const server = http.createServer(handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const world = new Qemu(['-netdev', `user,id=u,tftp=${files}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const world = new Qemu(slirpWorldArgs(`${d}/world.sock`, files));
   const log = join(d, 'rec.nrrlog');
   try {
     await world.waitForSockets([`${d}/world.sock`]);
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('net-load', streamNic(`${d}/guest.sock`), `netrr.port=${port} netrr.load=${load}`);
-    const console = await waitTask(g, 150_000);
-    rec.child.kill('SIGTERM');
-    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+    const console = await recordGuest({ log, sock: `${d}/guest.sock`, upstream: `unix:${d}/world.sock`, task: 'net-load', cmdline: `netrr.port=${port} netrr.load=${load}`, timeoutMs: 150_000 });
     return { log, port, console, close: () => server.close() };
   } finally {
     await world.stop();

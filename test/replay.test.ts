@@ -11,14 +11,13 @@
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { bootGuest, replayIntoGuest, streamNic, waitTask } from './helpers/guest.ts';
-import { Qemu } from './helpers/qemu.ts';
-import { waitFor } from './helpers/raw-peer.ts';
-import { NETRR_BIN, run, start, tempDir, tsharkStderr } from './helpers/run.ts';
+import { recordGuest, replayIntoGuest } from './helpers/guest.ts';
+import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
+import { run, tempDir, tsharkStderr } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-replay-');
 after(() => tmp.cleanup());
@@ -46,21 +45,16 @@ test('record a guest (ping, HTTP download, TFTP fetch), replay into fresh boots:
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const world = new Qemu(['-netdev', `user,id=u,tftp=${files}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${d}/world.sock`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s']);
+  const world = new Qemu(slirpWorldArgs(`${d}/world.sock`, files));
   const log = join(d, 'rec.nrrlog');
   const recordedHttp = md5(httpFile);
   const recordedTftp = md5(tftpFile);
   try {
     await world.waitForSockets([`${d}/world.sock`]);
-    const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${d}/guest.sock,server=on`, '--upstream', `unix:${d}/world.sock`, '--log', log]);
-    await waitFor(() => existsSync(`${d}/guest.sock`), 10_000, 'recorder socket');
-    const g = bootGuest('dhcp-fetch', streamNic(`${d}/guest.sock`), `netrr.port=${port}`);
-    const recorded = await waitTask(g, 90_000);
+    const recorded = await recordGuest({ log, sock: `${d}/guest.sock`, upstream: `unix:${d}/world.sock`, task: 'dhcp-fetch', cmdline: `netrr.port=${port}` });
     assert.match(recorded, /DHCP-OK 10\.0\.2\.15/, recorded);
     assert.match(recorded, new RegExp(`HTTP-MD5 ${recordedHttp} 30000`), recorded);
     assert.match(recorded, new RegExp(`TFTP-MD5 ${recordedTftp} 5000`), recorded);
-    rec.child.kill('SIGTERM');
-    await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
   } finally {
     await world.stop();
   }

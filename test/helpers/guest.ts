@@ -49,6 +49,21 @@ export function streamNic(sock: string): string[] {
 }
 
 /**
+ * Records a boot of the guest (task, kernel command line) through `netrr
+ * record` in front of `upstream`, into `log`; `sock` is the recorder's guest
+ * socket. Resolves with the guest's console once the task ended and the
+ * recorder closed its log.
+ */
+export async function recordGuest(o: { log: string; sock: string; upstream: string; task: string; cmdline: string; timeoutMs?: number }): Promise<string> {
+  const rec = start(process.execPath, [NETRR_BIN, 'record', '--guest', `unix:${o.sock},server=on`, '--upstream', o.upstream, '--log', o.log]);
+  await waitFor(() => existsSync(o.sock) || rec.child.exitCode !== null, 10_000, 'recorder socket');
+  const serial = await waitTask(bootGuest(o.task, streamNic(o.sock), o.cmdline), o.timeoutMs ?? 90_000);
+  rec.child.kill('SIGTERM');
+  await waitFor(() => rec.child.exitCode !== null, 10_000, 'recorder exit');
+  return serial;
+}
+
+/**
  * `netrr replay --log LOG` serving a fresh boot of the guest (task, kernel
  * command line) on `sock`; resolves with the guest's console and replay's
  * output and exit status once both are done.

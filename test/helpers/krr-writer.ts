@@ -64,7 +64,7 @@ export class KrrLogWriter {
     w32le(e, L.replayedSgsAt, 0);
     this.#inst += 1000n + BigInt(this.entries % 7);
     if (L.instCntAt >= 0) w64le(e, L.instCntAt, this.#inst);
-    if (L.ripAt >= 0) w64le(e, L.ripAt, L.name === 'arr1024-inst' ? 0xffffffff81000000n + BigInt(this.entries) : 0n);
+    if (L.ripAt >= 0) w64le(e, L.ripAt, L.ripSet ? 0xffffffff81000000n + BigInt(this.entries) : 0n);
     if (L.followNumAt >= 0) w64le(e, L.followNumAt, BigInt(this.entries % 3));
     if (L.cpuIdAt >= 0) w32le(e, L.cpuIdAt, this.entries % this.#o.cpus);
     this.#chunks.push(e);

@@ -8,6 +8,15 @@ export const QEMU_BIN = process.env.NETRR_QEMU ?? 'qemu-system-x86_64';
 /** The machine-less base every interop test starts from. */
 export const QEMU_BASE_ARGS = ['-machine', 'none', '-nodefaults', '-nographic', '-display', 'none'];
 
+/**
+ * A guest-less QEMU whose slirp (user networking, optionally serving TFTP from
+ * `tftpDir`) is reachable on a `-netdev stream` server socket at `sock`,
+ * through a hub: the world a recorded guest talks to.
+ */
+export function slirpWorldArgs(sock: string, tftpDir?: string): string[] {
+  return ['-netdev', tftpDir === undefined ? 'user,id=u' : `user,id=u,tftp=${tftpDir}`, '-netdev', 'hubport,id=h0,hubid=0,netdev=u', '-netdev', `stream,id=s,server=on,addr.type=unix,addr.path=${sock}`, '-netdev', 'hubport,id=h1,hubid=0,netdev=s'];
+}
+
 export class Qemu {
   readonly child: ChildProcess;
   output = '';
