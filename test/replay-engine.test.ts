@@ -277,3 +277,17 @@ test('learning is a transaction: what a frame would teach is kept only when it m
   assert.equal(m.forLive(live)?.recPort, 40000);
   assert.equal(m.learned.length, 1);
 });
+
+test('a recorded guest retransmission is timing: the world frame after it does not wait for the live guest to repeat it', () => {
+  const fin = buildFrame({ ...G, proto: 'tcp', srcPort: 1, dstPort: 2, seq: 10, ack: 20, tcpFlags: TCP_ACK | 0x01 });
+  const ack = buildFrame({ ...W, proto: 'tcp', srcPort: 2, dstPort: 1, seq: 20, ack: 11, tcpFlags: TCP_ACK });
+  // Recorded: the guest's FIN, the same FIN again (the world's ACK was lost), then the world's ACK.
+  const r = run(seqd([[true, fin], [true, fin], [false, ack]]));
+  r.e.start(0);
+  r.e.guestFrame(fin, 1);
+  assert.equal(r.injected.length, 1, 'the ACK went in without the repeat');
+  assert.ok(r.isFinished());
+  // A live repeat after all is a retransmission, not a divergence.
+  r.e.guestFrame(fin, 2);
+  assert.equal(r.divs.length, 0);
+});

@@ -52,13 +52,8 @@ test('an 8 MB HTTP download through slirp replays into fresh boots, causal and r
 });
 
 test('an 8 MB download from a Linux peer behind a tap (window scaling, SACK, timestamps) replays, causal and recorded pacing', async (t) => {
-  const d = join(tmp.path, 'tap');
-  mkdirSync(d);
-  const file = randomBytes(FILE_BYTES);
-  writeFileSync(join(d, 'file.bin'), file);
-  const md5 = createHash('md5').update(file).digest('hex');
+  const { d, md5, log } = servedFile('tap');
   const port = 8080;
-  const log = join(d, 'rec.nrrlog');
   const ns = await Netns.create();
   try {
     await ns.addTap('ntap0', '10.0.2.2/24');
@@ -71,13 +66,8 @@ test('an 8 MB download from a Linux peer behind a tap (window scaling, SACK, tim
 });
 
 test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on the way to the guest, recorded, then replayed beside a CPU hog', async (t) => {
-  const d = join(tmp.path, 'sack');
-  mkdirSync(d);
-  const file = randomBytes(FILE_BYTES);
-  writeFileSync(join(d, 'file.bin'), file);
-  const md5 = createHash('md5').update(file).digest('hex');
+  const { d, md5, log } = servedFile('sack');
   const port = 8080;
-  const log = join(d, 'rec.nrrlog');
   // The server sits one hop away (its own namespace behind a veth), so that a drop on the
   // router is a real loss: a drop on the sending host is reported to the socket, which
   // sends again at once and leaves no hole for the guest to SACK.
@@ -121,6 +111,15 @@ test('SACK and delayed ACKs: every 25th of a routed peer\'s packets dropped on t
     for (const h of hogs) h.kill('SIGKILL');
   }
 });
+
+/** A test directory holding file.bin (FILE_BYTES of random bytes) for a server to serve, its MD5, and where the log goes. */
+function servedFile(name: string): { d: string; md5: string; log: string } {
+  const d = join(tmp.path, name);
+  mkdirSync(d);
+  const file = randomBytes(FILE_BYTES);
+  writeFileSync(join(d, 'file.bin'), file);
+  return { d, md5: createHash('md5').update(file).digest('hex'), log: join(d, 'rec.nrrlog') };
+}
 
 /** Records the big-fetch task through `netrr record` with this upstream; the guest must get the file whole. */
 async function recordBigFetch(d: string, upstream: string, log: string, cmdline: string, md5: string): Promise<void> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { TcpWindows, seqAfter } from '../src/engine/replay/tcp-window.ts';
-import type { LoggedFrame } from '../src/engine/replay/replay-engine.ts';
+import { type LoggedFrame, ReplayEngine } from '../src/engine/replay/replay-engine.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
 import { buildFrame } from './helpers/build-packet.ts';
@@ -242,4 +242,32 @@ test('engine: a retransmission that fills the hole the live ACK is stuck at goes
   assert.deepEqual(r.divs, []);
   assert.ok(r.isFinished());
   assert.equal(r.e.stats.windowWaitsExpired, 0);
+});
+
+test('streaming: a live ACK that arrives while the loaded log holds only timing-driven ACKs still opens the window (and is judged once more log comes)', () => {
+  const all = download();
+  // The log up to the data and the recorded guest's ACK; the FIN exchange not loaded yet.
+  const first = all.slice(0, 9);
+  const rest = all.slice(9);
+  const r = replayRig([], {});
+  // A reorder window of 1, so that the request is judged with the log loaded so far.
+  const e = new ReplayEngine([], { pacing: 'causal', speed: 1, timeoutMs: 1000, continueOnDivergence: false, window: 1 }, { inject: (f) => r.injected.push(f), divergence: (d) => r.divs.push(d), finished: () => {} }, true);
+  e.push(first);
+  e.start(0);
+  e.guestFrame(guest({ sport: 41000, seq: 777, flags: TCP_SYN }), 1);
+  e.guestFrame(guest({ sport: 41000, seq: 778, ack: 5001, flags: TCP_ACK | TCP_PSH, win: 2000, payload: 'GET' }), 2);
+  assert.equal(r.injected.length, 3, 'the SYN-ACK and two segments; two wait for the window');
+  assert.equal(e.windowHeld, 2);
+  // Nothing the guest must send is loaded now (only its recorded ACK): this ACK waits to be judged, but opens the window at once.
+  e.guestFrame(guest({ sport: 41000, seq: 781, ack: 7001, flags: TCP_ACK, win: 2000 }), 3);
+  assert.equal(r.injected.length, 5);
+  assert.equal(e.windowHeld, 0);
+  assert.equal(e.stats.afterEnd, 0, 'not counted as coming after the end: the log has not ended');
+  e.push(rest);
+  e.end();
+  e.guestFrame(guest({ sport: 41000, seq: 781, ack: 9001, flags: TCP_ACK, win: 2000 }), 4);
+  e.guestFrame(guest({ sport: 41000, seq: 781, ack: 9002, flags: TCP_ACK | TCP_FIN, win: 2000 }), 5);
+  assert.deepEqual(r.divs, []);
+  assert.ok(e.finished);
+  assert.equal(e.stats.windowWaitsExpired, 0);
 });

@@ -16,7 +16,7 @@
 // first one it still needs (an unmatched guest frame or a world frame not yet
 // injected) to the end of what was pushed, and says when it wants more.
 
-import { PacketView } from '../../packet/packet-view.ts';
+import { IPPROTO_TCP, PacketView } from '../../packet/packet-view.ts';
 import { type FlowMapping, FlowMappings, LearnTxn } from './flow-mapping.ts';
 import { type FrameDifference, frameDifference } from './frame-diff.ts';
 import { TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/l4.ts';
@@ -165,6 +165,8 @@ export class ReplayEngine {
   #dueSinceMs = -1;
   /** The guest frames matched most recently (recorded bytes), to recognise retransmissions. */
   #recentMatches: Uint8Array[] = [];
+  /** The head guest frame last found worth waiting for (judged once, not at every call). */
+  #headWaits = -1;
   #live = new PacketView();
   #rec = new PacketView();
   #scratch = new PacketView();
@@ -300,7 +302,14 @@ export class ReplayEngine {
       while (this.#expHead < this.#expected.length && this.#expected[this.#expHead] === -1) this.#expHead++;
       if (this.#expHead >= this.#expected.length) return Infinity;
       const idx = this.#expected[this.#expHead]!;
-      if (!isOptional(this.#scratch.decode(this.#at(idx).frame))) return idx;
+      if (idx === this.#headWaits) return idx;
+      const v = this.#scratch.decode(this.#at(idx).frame);
+      // A recorded guest retransmission (a FIN sent again when the world's ACK was lost) is timing too:
+      // the live guest repeats it only if its own timer runs out, and may power off first.
+      if (!isOptional(v) && !this.#recentMatches.some((f) => frameDifference(v, this.#rec.decode(f)) === null)) {
+        this.#headWaits = idx;
+        return idx;
+      }
       this.#expected[this.#expHead] = -1;
       this.stats.skippedOptional++;
     }
@@ -438,13 +447,16 @@ export class ReplayEngine {
   guestFrame(frame: Uint8Array, nowMs: number): void {
     if (this.#phase === 'stopped') return;
     if (this.#phase === 'waiting') this.#phase = 'playing';
-    // Streaming: judge a live frame only with its whole reorder window of the log loaded.
-    if (!this.#logEnded && (this.#pending.length > 0 || this.#expected.length - this.#expHead <= this.options.window)) {
+    // Streaming: judge a live frame only with its whole reorder window of the log loaded, and
+    // with a recorded frame to wait for loaded at all (the ones loaded may all be timing-driven
+    // ACKs, skipped: a live ACK judged then was counted as coming after the end, and its window
+    // update lost, so held world data waited for the deadlock guard).
+    if (!this.#logEnded && (this.#pending.length > 0 || this.#expected.length - this.#expHead <= this.options.window || this.#firstUnmatchedIndex() === Infinity)) {
       this.#pending.push({ frame: Uint8Array.from(frame), nowMs });
-      return;
-    }
-    if (this.#firstUnmatchedIndex() === Infinity) {
-      this.stats.afterEnd++;
+      // Its window update need not wait for the log: held world data may fit now.
+      const v = this.#live.decode(frame);
+      const m = v.ipProto === IPPROTO_TCP ? this.mappings.forLive(v) : undefined;
+      if (m !== undefined && this.windows.liveGuest(this.#windowView.decode(this.mappings.toRecorded(v, m))) && this.#held.length > 0) this.#pump(nowMs);
       return;
     }
     const live = this.#live.decode(frame);
@@ -455,6 +467,12 @@ export class ReplayEngine {
     if (withTxid !== null) {
       translated = withTxid;
       tv = this.#tv.decode(translated);
+    }
+    if (this.#firstUnmatchedIndex() === Infinity) {
+      this.stats.afterEnd++;
+      // Still a window update for world frames that wait for one.
+      if (this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0) this.#pump(nowMs);
+      return;
     }
     const txn = this.#txn;
     let firstDiff: { idx: number; diff: FrameDifference } | null = null;
