@@ -348,6 +348,9 @@ export class Replayer implements App {
         // World TCP segments that waited for the live guest's receive window, and waits the timeout ended.
         windowWaits: s.windowWaits,
         windowWaitsExpired: s.windowWaitsExpired,
+        // World TCP segments sent again because the live guest lost them (by timeout or duplicate ACKs).
+        worldResent: s.worldResent,
+        ...(s.worldResent > 0 ? { worldResentRounds: { timeout: e.retransmit.stats.timeouts, dupAcks: e.retransmit.stats.fast } } : {}),
         windowHeldNow: e.windowHeld,
         peakLogBytesHeld: this.peakHeldBytes,
         seconds: Number(secs.toFixed(3)),

@@ -23,6 +23,7 @@ import { TCP_FIN, TCP_RST, TCP_SYN } from '../../packet/l4.ts';
 import { connectionKey } from './flow-mapping.ts';
 import { GuestStreams, isStreamSegment } from './guest-stream.ts';
 import { TcpWindows } from './tcp-window.ts';
+import { WorldRetransmit } from './world-retransmit.ts';
 
 export type Pacing = 'causal' | 'recorded' | 'fast';
 
@@ -116,6 +117,8 @@ export class ReplayStats {
   windowWaits = 0;
   /** Holds that outlived the timeout and were injected anyway (the deadlock guard). */
   windowWaitsExpired = 0;
+  /** World TCP segments injected again because the live guest lost them (world-retransmit.ts). */
+  worldResent = 0;
 }
 
 /** A TCP segment that only acknowledges: no data, no SYN/FIN/RST. Its timing is not deterministic. */
@@ -184,6 +187,9 @@ export class ReplayEngine {
   #nextInjectAtMs = Infinity;
   readonly windows = new TcpWindows();
   readonly streams = new GuestStreams();
+  readonly retransmit = new WorldRetransmit();
+  readonly #resend: Uint8Array[] = [];
+  #rejudging = false;
   /** World frames waiting for the live guest's window, in log order, with when they started waiting. */
   #held: { idx: number; sinceMs: number; needsWindow: boolean }[] = [];
   /** Flows with a held frame during one pump: their later frames wait behind it, keeping each flow in order. */
@@ -224,7 +230,13 @@ export class ReplayEngine {
     if (this.#phase === 'idle') return;
     const pending = this.#pending;
     this.#pending = [];
-    for (const p of pending) this.guestFrame(p.frame, p.nowMs);
+    // Their ACKs were seen when they arrived: judged now, they are not duplicate ACKs a second time.
+    this.#rejudging = true;
+    try {
+      for (const p of pending) this.guestFrame(p.frame, p.nowMs);
+    } finally {
+      this.#rejudging = false;
+    }
     this.#pump(this.#lastNowMs);
   }
 
@@ -426,14 +438,35 @@ export class ReplayEngine {
     return this.#held.length;
   }
 
+  /** Injects a world frame for the first time. */
   #inject(r: LoggedFrame): void {
     const v = this.#rec.decode(r.frame);
+    this.retransmit.injected(v, this.#lastNowMs);
     const live = this.mappings.toLive(v, this.#scratch);
     const f = live ?? r.frame;
     if (live !== null) this.stats.rewritten++;
     this.stats.injected++;
     this.stats.injectedBytes += f.length;
     this.#sink.inject(f);
+  }
+
+  /** Sends again the injected world data the live guest lost (world-retransmit.ts), when due. */
+  #resendDue(nowMs: number): void {
+    const out = this.#resend;
+    out.length = 0;
+    this.retransmit.due(nowMs, out);
+    for (const frame of out) {
+      this.stats.worldResent++;
+      this.#sink.inject(this.mappings.toLive(this.#rec.decode(frame), this.#scratch) ?? frame);
+    }
+    out.length = 0;
+  }
+
+  /** A live guest frame (in recorded space) moves the live window and the ACK point; returns whether held frames may fit now. */
+  #liveAck(translated: Uint8Array, nowMs: number): boolean {
+    const v = this.#windowView.decode(translated);
+    if (!this.#rejudging && this.retransmit.liveGuest(v, nowMs)) this.#resendDue(nowMs);
+    return this.windows.liveGuest(v) && this.#held.length > 0;
   }
 
   #checkFinished(): void {
@@ -456,7 +489,7 @@ export class ReplayEngine {
       // Its window update need not wait for the log: held world data may fit now.
       const v = this.#live.decode(frame);
       const m = v.ipProto === IPPROTO_TCP ? this.mappings.forLive(v) : undefined;
-      if (m !== undefined && this.windows.liveGuest(this.#windowView.decode(this.mappings.toRecorded(v, m))) && this.#held.length > 0) this.#pump(nowMs);
+      if (m !== undefined && this.#liveAck(this.mappings.toRecorded(v, m), nowMs)) this.#pump(nowMs);
       return;
     }
     const live = this.#live.decode(frame);
@@ -471,7 +504,7 @@ export class ReplayEngine {
     if (this.#firstUnmatchedIndex() === Infinity) {
       this.stats.afterEnd++;
       // Still a window update for world frames that wait for one.
-      if (this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0) this.#pump(nowMs);
+      if (this.#liveAck(translated, nowMs)) this.#pump(nowMs);
       return;
     }
     const txn = this.#txn;
@@ -494,7 +527,7 @@ export class ReplayEngine {
     }
     txn.clear();
     // Every live frame moves the live window (timing-driven ACKs and retransmissions too).
-    const windowMoved = this.windows.liveGuest(this.#windowView.decode(translated)) && this.#held.length > 0;
+    const windowMoved = this.#liveAck(translated, nowMs);
     if (hit >= 0) {
       this.streams.sent(this.#streamView.decode(translated));
       const matched = this.#at(this.#expected[hit]!);
@@ -642,6 +675,7 @@ export class ReplayEngine {
   tick(nowMs: number): void {
     if (this.#phase === 'stopped') return;
     this.#pump(nowMs);
+    this.#resendDue(nowMs);
     const idx = this.#firstUnmatchedIndex();
     // The first unmatched guest frame is due once every world frame before it went in (pump ensures that).
     if (idx !== Infinity && this.#dueSinceMs >= 0 && nowMs - this.#dueSinceMs > this.options.timeoutMs) {
