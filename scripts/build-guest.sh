@@ -30,7 +30,7 @@ cp "$work/k/boot/vmlinuz-$kver" "$out/vmlinuz"
 root="$work/root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,tasks}
 cp "$work/b/bin/busybox" "$root/bin/busybox"
-for a in sh ash mount insmod ip ifconfig route ping udhcpc nc nslookup wget tftp cat echo sleep poweroff md5sum sha256sum ls dd head tr seq date hexdump printf grep sed cut wc timeout kill; do ln -sf busybox "$root/bin/$a"; done
+for a in sh ash mount insmod ip ifconfig route ping udhcpc nc nslookup wget tftp cat echo sleep poweroff md5sum sha256sum ls dd head tr seq date hexdump printf grep sed cut wc timeout kill arp; do ln -sf busybox "$root/bin/$a"; done
 # virtio-net and what it depends on, in dependency order, from each module's
 # own depends= field (the package ships no modules.dep; depmod is not needed).
 moddir="$work/k/lib/modules/$kver"

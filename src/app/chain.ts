@@ -27,6 +27,7 @@ import { MirrorFilter } from './filters/mirror-filter.ts';
 import { RecordFilter } from './filters/record-filter.ts';
 import { RedirectorFilter } from './filters/redirector-filter.ts';
 import { parseSyncPolicy } from '../io/log-writer.ts';
+import { LinkWatch, parseLinkSpec } from '../io/link-watch.ts';
 import { PauseGroup } from './pause-group.ts';
 import { Port, SHUTDOWN_FLUSH_MS } from './port.ts';
 
@@ -40,6 +41,8 @@ export interface ChainOptions {
   /** A pcapng capture of every frame as each side receives it, before any filter (the bridge's --capture). */
   readonly capture?: string;
   readonly clock?: Clock;
+  /** `IFACE[,after-ms=N]`: the COLO link; its carrier lost for that long delivers failover (link-watch.ts). */
+  readonly failoverLink?: string;
 }
 
 export class ChainCounters {
@@ -82,10 +85,13 @@ export class Chain implements App {
   #opts: ChainOptions;
   readonly clock: Clock;
   #timers: NodeJS.Timeout[] = [];
+  readonly #link: LinkWatch | null;
 
   constructor(opts: ChainOptions) {
     this.#opts = opts;
     this.clock = opts.clock ?? systemClock;
+    const link = opts.failoverLink !== undefined ? parseLinkSpec(opts.failoverLink) : null;
+    this.#link = link !== null ? new LinkWatch(link.ifname, link.downMs, () => this.colo('failover', { cause: 'link-down', link: link.ifname }), () => this.clock.nowMs()) : null;
     this.guest = createEndpoint(opts.guest, { name: opts.guestName ?? 'guest' });
     this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network' });
     this.guestPort = new Port(this.guest);
@@ -143,6 +149,7 @@ export class Chain implements App {
   }
 
   async start(): Promise<void> {
+    this.#link?.start();
     for (const spec of this.#opts.filters) {
       if (spec.kind === 'buffer') this.filters.push(new BufferFilter(spec, this.#context(spec.id)));
       else if (spec.kind === 'rewriter') this.filters.push(new RewriterFilter(spec, this.#context(spec.id)));
@@ -238,7 +245,8 @@ export class Chain implements App {
   }
 
   /** COLO events to every filter, head → tail; QEMU's default handler turns a filter off on failover. */
-  colo(event: ColoEvent): void {
+  colo(event: ColoEvent, detail: Record<string, unknown> = { cause: 'command' }): void {
+    if (event === 'failover') this.#link?.stop();
     const now = this.clock.nowMs();
     for (const f of this.filters) {
       if (f.colo !== undefined) f.colo(event, now);
@@ -247,7 +255,7 @@ export class Chain implements App {
         f.statusChanged?.(now);
       }
     }
-    this.#emit(event === 'checkpoint' ? 'COLO_CHECKPOINT' : 'COLO_FAILOVER', {});
+    this.#emit(event === 'checkpoint' ? 'COLO_CHECKPOINT' : 'COLO_FAILOVER', detail);
   }
 
   /** Runs a filter command (epoch-begin …): `filter` names it, or the one filter that has the command. */
@@ -269,6 +277,7 @@ export class Chain implements App {
       endpoints: [this.guest, this.network].map((ep, i) => ({ ...ep.status(), port: (i === 0 ? this.guestPort : this.networkPort).status(), readHolds: (i === 0 ? this.guestReads : this.networkReads).status() })),
       capture: this.capture?.status() ?? null,
       unflushed: this.unflushed,
+      ...(this.#link !== null ? { failoverLink: { ifname: this.#link.ifname, downMs: this.#link.detector.downMs, lost: this.#link.detector.fired } } : {}),
     };
   }
 
@@ -297,6 +306,7 @@ export class Chain implements App {
 
   async #stop(flushMs: number): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    this.#link?.stop();
     this.guestReads.hold('stopping');
     this.networkReads.hold('stopping');
     const now = this.clock.nowMs();

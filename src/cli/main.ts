@@ -119,6 +119,7 @@ export function buildProgram(): Command {
     .requiredOption('--guest <spec>', "where the guest's QEMU connects (-netdev stream/socket/dgram peer), e.g. unix:PATH,server=on")
     .requiredOption('--upstream <spec>', 'what the guest would otherwise use: passt, a QEMU netdev, tap:IFNAME[,netns=NAME]')
     .option('-f, --filter <spec>', 'KIND,prop=value,… (repeatable, head to tail unless position= says otherwise): buffer[,mode=epochs|plug|interval][,limit-frames=N][,limit-bytes=N][,overflow=drop-tail|checkpoint|backpressure][,limit=BYTES][,interval=US][,on-shutdown=drop|release] | dump,file=F[,maxlen=N] | mirror,outdev=SPEC | redirector[,indev=SPEC][,outdev=SPEC] (both: [,vnet_hdr_support=on]); common: id=, queue=all|rx|tx, status=on|off, position=head|tail|id=ID, insert=before|behind', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--failover-link <iface>', 'IFACE[,after-ms=N]: the COLO link; when its carrier stays off N ms (default 300) every filter gets failover, as x-colo-lost-heartbeat')
     .option('--control <spec>', 'control socket unix:PATH')
     .action(async (o: Parameters<typeof chainCommand>[0]) => chainCommand(o));
 
