@@ -1,4 +1,5 @@
-// Client for the control socket (used by `netrr control` and the tests).
+// Client for the control socket (used by `netrr control` and the tests); it
+// speaks to QEMU's QMP as well (capabilities are negotiated on connect).
 
 import net from 'node:net';
 import { NetrrError, fromSystemError } from '../errors.ts';
@@ -48,7 +49,10 @@ export class ControlClient {
       sock.once('connect', resolve);
       sock.once('error', (e) => reject(fromSystemError(e, `control socket ${s.path}`)));
     });
-    return new ControlClient(sock);
+    const client = new ControlClient(sock);
+    // QEMU's QMP answers nothing else before capabilities negotiation; netrr's socket takes it as a no-op.
+    await client.execute('qmp_capabilities');
+    return client;
   }
 
   #onLine(line: string): void {
