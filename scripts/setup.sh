@@ -7,6 +7,7 @@
 #                             nft drops segments there to make a guest send SACKs),
 #                             gcc and libc6-dev (the tap helper, native/netrr-tap.c,
 #                             and the guest's static helpers, guest/src/),
+#                             chromium (the live page's browser test),
 #                             and the test guest built from Debian packages (scripts/build-guest.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,8 @@ if [[ "${1:-}" == "--system" ]]; then
   command -v cc >/dev/null || need+=(gcc)
   # libc.a: the test guest's static helpers (guest/src/) link against it.
   [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
+  # The live page's browser test (test/live-page.test.ts) drives Debian's Chromium headlessly.
+  command -v chromium >/dev/null || need+=(chromium)
   if ((${#need[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
       echo "setup: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -58,6 +58,8 @@ const CODES = {
   ERR_LINE_TOO_LONG: 'limit',
 
   ERR_INTERNAL: 'internal',
+  /** netrr demo's own check failed: the world did not get every primary frame once. */
+  ERR_DEMO_INCOMPLETE: 'internal',
 } as const satisfies Record<string, ErrorCategory>;
 
 export type ErrorCode = keyof typeof CODES;

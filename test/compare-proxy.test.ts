@@ -116,7 +116,6 @@ test('netrr compare --qmp against real QEMU: a divergence kicks x-checkpoint-del
   const x = await launch(d, ['--qmp', `unix:${d}/qmp.sock`, '--mode', 'qemu']);
   const qmp = await ControlClient.connect(`unix:${d}/test-qmp.sock`);
   try {
-    await qmp.execute('qmp_capabilities');
     x.eps.pri.send(buildFrame({ proto: 'udp', payload: 'AAA' }), 0);
     x.eps.sec.send(buildFrame({ proto: 'udp', payload: 'BBB' }), 0);
     await waitFor(() => x.ctl.events.some((e) => e.event === 'CHECKPOINT_REQUEST'), 5000, 'request');

@@ -14,6 +14,7 @@ import { KRR_LAYOUT_NAMES } from '../codec/krr-layout.ts';
 import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, recordCommand } from './cmd-log.ts';
 import { controlCommand } from './cmd-control.ts';
 import { chainCommand } from './cmd-chain.ts';
+import { demoCommand } from './cmd-demo.ts';
 import { decodeCommand } from './cmd-decode.ts';
 import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
 import { VERSION } from './version.ts';
@@ -69,6 +70,17 @@ export function buildProgram(): Command {
       const { packets } = await pcapConvertCommand(input, output, o);
       process.stderr.write(`netrr: wrote ${packets} packets to ${output}\n`);
     });
+
+  program
+    .command('demo')
+    .description('what netrr is for, in about ten seconds: two replicas of a guest through netrr compare and a buffer, one divergence and its checkpoint, epochs committed, a live page; ends with a summary')
+    .option('--duration-ms <ms>', 'how long the replicas send (default 10000)', intOption('--duration-ms'))
+    .option('--file-bytes <n>', 'size of the download the guests serve (default 4 MiB)', intOption('--file-bytes'))
+    .option('--host <addr>', 'the live page listens here (default 127.0.0.1)')
+    .option('--port <n>', 'the live page port (default: any free one)', intOption('--port'))
+    .option('--linger-ms <ms>', 'keep the live page up this long after the summary (default 0)', intOption('--linger-ms'))
+    .option('--json', 'print the summary as JSON')
+    .action(async (o: Parameters<typeof demoCommand>[0]) => demoCommand(o));
 
   program
     .command('bridge')

@@ -16,9 +16,8 @@ export class QmpClient {
   }
 
   static async connect(spec: string): Promise<QmpClient> {
-    const c = await ControlClient.connect(spec);
-    await c.execute('qmp_capabilities');
-    return new QmpClient(c);
+    // The control client negotiates capabilities on connect.
+    return new QmpClient(await ControlClient.connect(spec));
   }
 
   /** Re-sets x-checkpoint-delay to its current value: in COLO this requests a checkpoint now. */

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { Demo, bytesLine } from '../src/app/demo.ts';
+import type { CounterTree } from '../src/engine/counter-tree.ts';
+import { labelValue, metricName, prometheusText } from '../src/app/live/metrics-text.ts';
+import { DEFAULT_DEMO_TRAFFIC, DEMO_MSS, demoFileByte, replicaOutput } from '../src/engine/demo-traffic.ts';
+import { verifyL4Checksum } from '../src/packet/checksum.ts';
+import { PacketView } from '../src/packet/packet-view.ts';
+import { netrr } from './helpers/run.ts';
+
+test('a replica\'s output: valid frames with good checksums; the download carries the file in order', () => {
+  const frames = replicaOutput({ ...DEFAULT_DEMO_TRAFFIC, fileBytes: 100_000, pings: 5 });
+  const kinds = frames.map((f) => f.kind);
+  assert.deepEqual(kinds.slice(0, 3), ['arp', 'dns', 'tcp']);
+  assert.equal(kinds.filter((k) => k === 'icmp').length, 5);
+  const v = new PacketView();
+  const body: number[] = [];
+  let next = -1;
+  for (const f of frames) {
+    v.decode(f.frame);
+    assert.equal(v.malformed, null, f.kind);
+    if (f.kind === 'arp') continue;
+    assert.equal(verifyL4Checksum(v), true, `${f.kind} checksum`);
+    if (f.kind !== 'tcp' || v.payloadLength === 0) continue;
+    if (next >= 0) assert.equal(v.tcpSeq, next, 'contiguous');
+    next = (v.tcpSeq + v.payloadLength) >>> 0;
+    for (let i = 0; i < v.payloadLength; i++) body.push(f.frame[v.payloadOffset + i]!);
+    assert.ok(v.payloadLength <= DEMO_MSS);
+  }
+  const text = Buffer.from(body).toString('latin1');
+  const head = text.indexOf('\r\n\r\n') + 4;
+  assert.match(text, /^HTTP\/1\.0 200 OK\r\nContent-Length: 100000\r\n/);
+  assert.equal(body.length - head, 100_000);
+  for (let i = 0; i < 100_000; i += 997) assert.equal(body[head + i], demoFileByte(i));
+});
+
+test('property: the secondary differs from the primary in exactly one byte of the chosen segment, or not at all', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 30_000 }), fc.integer({ min: -1, max: 40 }), fc.integer({ min: 0, max: 2000 }), (fileBytes, seg, off) => {
+      const o = { fileBytes, pings: 3, divergeSegment: -1, divergeOffset: 0 };
+      const p = replicaOutput(o);
+      const s = replicaOutput({ ...o, divergeSegment: seg, divergeOffset: off });
+      assert.equal(p.length, s.length);
+      let bytes = 0;
+      p.forEach((f, i) => {
+        const g = s[i]!.frame;
+        assert.equal(f.frame.length, g.length);
+        for (let k = 0; k < g.length; k++) if (f.frame[k] !== g[k]) bytes++;
+      });
+      const segments = Math.ceil((fileBytes + `HTTP/1.0 200 OK\r\nContent-Length: ${fileBytes}\r\n\r\n`.length) / DEMO_MSS);
+      // One payload byte, and the TCP checksum's two bytes (one or both change).
+      if (seg >= 0 && seg < segments) assert.ok(bytes >= 2 && bytes <= 3, `${bytes} bytes differ`);
+      else assert.equal(bytes, 0);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('metrics: names from counter paths, escaped labels, one family per name', () => {
+  assert.equal(metricName('endpoints.primary-in.rxFrames'), 'netrr_endpoints_primary_in_rx_frames');
+  assert.equal(metricName('released.noPayload'), 'netrr_released_no_payload');
+  assert.equal(labelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+  const text = prometheusText([
+    { name: 'c0', tree: { primaryIn: 3, released: { matched: 2 } } },
+    { name: 'c1', tree: { primaryIn: 5, released: { matched: 4 }, bad: Number.NaN } },
+  ]);
+  assert.equal(text, '# TYPE netrr_primary_in untyped\nnetrr_primary_in{instance="c0"} 3\nnetrr_primary_in{instance="c1"} 5\n# TYPE netrr_released_matched untyped\nnetrr_released_matched{instance="c0"} 2\nnetrr_released_matched{instance="c1"} 4\n');
+});
+
+test('property: every metrics line is valid Prometheus exposition', () => {
+  const key = fc.string({ minLength: 1, maxLength: 12 });
+  const tree = fc.letrec((tie) => ({ node: fc.dictionary(key, fc.oneof(fc.integer(), tie('node')), { maxKeys: 4 }) })).node;
+  fc.assert(
+    fc.property(fc.array(fc.record({ name: fc.string(), tree }), { maxLength: 3 }), (instances) => {
+      const text = prometheusText(instances as { name: string; tree: CounterTree }[]);
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        assert.match(line, /^(# TYPE netrr_[A-Za-z0-9_]* untyped|netrr_[A-Za-z0-9_]*\{instance="(?:[^"\\\n]|\\["\\n])*"\} -?\d+)$/, line);
+      }
+    }),
+  );
+});
+
+test('the summary\'s byte lines bracket the differing bytes and show the text', () => {
+  assert.equal(bytesLine('414243', '416243'), ' 41 [42] 43  |ABC|');
+});
+
+test('netrr demo: the world gets every primary frame once, one payload divergence at the chosen byte requests one checkpoint, epochs commit', async () => {
+  const r = await netrr(['demo', '--duration-ms', '1500', '--file-bytes', '1000000', '--json'], 60_000);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /live page at http:\/\/127\.0\.0\.1:\d+\//);
+  const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    complete: boolean; compared: { primary: number; secondary: number }; released: Record<string, number>; checkpoints: Record<string, number>;
+    divergence: { cause: string; firstDiffOffset: number; primary: { context: string }; secondary: { context: string } }; epochsCommitted: number; world: { frames: number }; buffer: { released: number };
+  };
+  assert.equal(s.complete, true);
+  assert.equal(s.compared.primary, s.compared.secondary);
+  assert.equal(s.world.frames, s.compared.primary);
+  assert.equal(Object.values(s.released).reduce((a, b) => a + b, 0), s.compared.primary, 'each primary released once');
+  assert.ok(s.released.flushed! > 0, 'the checkpoint flushed what compare held');
+  assert.deepEqual(s.checkpoints, { payload: 1 });
+  assert.equal(s.divergence.firstDiffOffset, 100);
+  assert.notEqual(s.divergence.primary.context, s.divergence.secondary.context);
+  assert.ok(s.epochsCommitted > 5);
+  assert.equal(s.buffer.released, s.world.frames);
+});
+
+test('the live server answers /, /api/snapshot, /events and /metrics while a demo runs, and 404/405 otherwise', async () => {
+  const lines: string[] = [];
+  const demo = new Demo({ durationMs: 1000, traffic: { ...DEFAULT_DEMO_TRAFFIC, fileBytes: 300_000, divergeSegment: 50, divergeOffset: 7 }, host: '127.0.0.1', port: 0, lingerMs: 0, log: (l) => lines.push(l) });
+  const running = demo.run();
+  try {
+    const base = await new Promise<string>((resolve) => {
+      const t = setInterval(() => {
+        const m = lines.map((l) => /live page at (\S+)/.exec(l)).find((x) => x !== null);
+        if (m) {
+          clearInterval(t);
+          resolve(m[1]!);
+        }
+      }, 10);
+    });
+    const page = await fetch(base);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /<title>netrr live<\/title>/);
+    assert.doesNotMatch(html, /(src|href)="https?:/, 'no external assets');
+    const snap = (await (await fetch(`${base}api/snapshot`)).json()) as { instances: { name: string; kind: string }[] };
+    assert.deepEqual(snap.instances.map((i) => [i.name, i.kind]), [['compare', 'compare'], ['buffer', 'chain']]);
+    const ctl = new AbortController();
+    const ev = await fetch(`${base}events`, { signal: ctl.signal });
+    assert.equal(ev.headers.get('content-type'), 'text/event-stream');
+    const reader = ev.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /^data: \{"t":\d+,"instances":/);
+    ctl.abort();
+    const metrics = await (await fetch(`${base}metrics`)).text();
+    assert.match(metrics, /^netrr_primary_in\{instance="compare"\} \d+$/m);
+    assert.match(metrics, /^netrr_endpoints_primary_in_rx_frames\{instance="compare"\} \d+$/m);
+    assert.match(metrics, /^netrr_filters_epochs_epochs_committed\{instance="buffer"\} \d+$/m);
+    assert.equal((await fetch(`${base}nope`)).status, 404);
+    assert.equal((await fetch(base, { method: 'POST' })).status, 405);
+    const s = await running;
+    assert.equal(s.complete, true);
+    assert.equal(s.divergence?.firstDiffOffset, 7);
+  } finally {
+    await running.catch(() => {});
+    await demo.close();
+  }
+});
