@@ -16,6 +16,8 @@ const CODES = {
   ERR_USAGE: 'usage',
   ERR_BAD_ENDPOINT_SPEC: 'usage',
   ERR_BAD_OPTION: 'usage',
+  /** netrr run: the configuration file is not valid (every problem listed, with its place in the file). */
+  ERR_CONFIG: 'usage',
 
   ERR_FRAME_TOO_LONG: 'protocol',
   ERR_VNET_HDR_TOO_LONG: 'protocol',

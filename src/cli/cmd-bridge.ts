@@ -4,6 +4,17 @@
 import { Bridge } from '../app/bridge.ts';
 import { runService } from './service.ts';
 
-export async function bridgeCommand(opts: { a: string; b: string; capture?: string; control?: string }): Promise<void> {
-  await runService(new Bridge(opts), opts.control !== undefined ? { control: opts.control } : {});
+export interface BridgeCliOptions {
+  a: string;
+  b: string;
+  capture?: string;
+  control?: string;
+}
+
+export function bridgeApp(o: BridgeCliOptions): Bridge {
+  return new Bridge({ a: o.a, b: o.b, ...(o.capture !== undefined ? { capture: o.capture } : {}) });
+}
+
+export async function bridgeCommand(o: BridgeCliOptions): Promise<void> {
+  await runService(bridgeApp(o), o.control !== undefined ? { control: o.control } : {});
 }

@@ -27,7 +27,8 @@ export interface CompareCliOptions {
   bypass?: string[];
 }
 
-export async function compareCommand(o: CompareCliOptions): Promise<void> {
+/** The compare proxy the options describe (validated; nothing opens yet). */
+export function compareApp(o: CompareCliOptions): CompareProxy {
   // colo-compare's own checks: distinct devices, positive timings (reference colo-proxy.md §8.1).
   const devs = [o.primaryIn, o.secondaryIn, o.outdev, ...(o.notifyDev !== undefined ? [o.notifyDev] : [])];
   if (new Set(devs).size !== devs.length) throw new NetrrError('ERR_BAD_OPTION', "'primary-in', 'secondary-in', 'outdev' and 'notify-dev' must all differ");
@@ -46,7 +47,7 @@ export async function compareCommand(o: CompareCliOptions): Promise<void> {
   if (mode === 'qemu' && (partial.bypass.length > 0 || o.normalize !== undefined)) {
     throw new NetrrError('ERR_BAD_OPTION', '--bypass and --normalize apply to --mode extended only');
   }
-  const proxy = new CompareProxy({
+  return new CompareProxy({
     primaryIn: o.primaryIn,
     secondaryIn: o.secondaryIn,
     outdev: o.outdev,
@@ -57,5 +58,8 @@ export async function compareCommand(o: CompareCliOptions): Promise<void> {
     ...(o.report !== undefined ? { report: o.report } : {}),
     ...(o.reportPcap !== undefined ? { reportPcap: o.reportPcap } : {}),
   });
-  await runService(proxy, o.control !== undefined ? { control: o.control } : {});
+}
+
+export async function compareCommand(o: CompareCliOptions): Promise<void> {
+  await runService(compareApp(o), o.control !== undefined ? { control: o.control } : {});
 }

@@ -32,9 +32,20 @@ function recordTime(h: LogHeader, tsNs: number, out: { sec: number; nsec: number
   }
 }
 
-export async function recordCommand(o: { guest: string; upstream: string; log: string; sync?: string; segmentBytes?: number; order?: string; control?: string }): Promise<void> {
+export interface RecordCliOptions {
+  guest: string;
+  upstream: string;
+  log: string;
+  sync?: string;
+  segmentBytes?: number;
+  order?: string;
+  control?: string;
+}
+
+/** The recorder the options describe (validated; nothing opens yet). */
+export function recordApp(o: RecordCliOptions): Recorder {
   if (o.order !== undefined && o.order !== 'log-first' && o.order !== 'forward-first') throw new NetrrError('ERR_BAD_OPTION', `--order must be log-first or forward-first, not "${o.order}"`);
-  const rec = new Recorder({
+  return new Recorder({
     guest: o.guest,
     upstream: o.upstream,
     log: o.log,
@@ -42,7 +53,10 @@ export async function recordCommand(o: { guest: string; upstream: string; log: s
     ...(o.sync !== undefined ? { sync: parseSyncPolicy(o.sync) } : {}),
     ...(o.segmentBytes !== undefined ? { segmentBytes: o.segmentBytes } : {}),
   });
-  await runService(rec, o.control !== undefined ? { control: o.control } : {});
+}
+
+export async function recordCommand(o: RecordCliOptions): Promise<void> {
+  await runService(recordApp(o), o.control !== undefined ? { control: o.control } : {});
 }
 
 function describe(s: SegmentScan): Record<string, unknown> {

@@ -15,6 +15,7 @@ import { logCatCommand, logExportCommand, logInfoCommand, logVerifyCommand, reco
 import { controlCommand } from './cmd-control.ts';
 import { chainCommand } from './cmd-chain.ts';
 import { demoCommand } from './cmd-demo.ts';
+import { runCommand } from './cmd-run.ts';
 import { decodeCommand } from './cmd-decode.ts';
 import { pcapCatCommand, pcapConvertCommand, pcapInfoCommand } from './cmd-pcap.ts';
 import { VERSION } from './version.ts';
@@ -257,13 +258,26 @@ export function buildProgram(): Command {
       });
   }
 
+  for (const [name, alias] of [['ctl', false], ['control', true]] as const) {
+    program
+      .command(name)
+      .description(alias ? 'the same as netrr ctl' : "send a command to a running netrr (or QEMU's QMP) control socket and print the reply; --watch then prints its events")
+      .argument('<socket>', 'unix:PATH')
+      .argument('[command]', 'e.g. query-status, query-instances, checkpoint-done, quit, query-commands')
+      .argument('[arguments...]', 'key=value pairs (values parsed as JSON where they are) or one JSON object')
+      .option('--watch', 'after the reply (or without a command), print every event as a JSON line until the socket closes or SIGINT')
+      .action(async (socket: string, command: string | undefined, words: string[], o: { watch?: boolean }) => controlCommand(socket, command, words, o));
+  }
+
   program
-    .command('control')
-    .description('send one command to a running netrr control socket and print the reply')
-    .argument('<socket>', 'unix:PATH')
-    .argument('<command>', 'e.g. query-status, quit, query-commands')
-    .argument('[arguments]', 'JSON object')
-    .action(async (socket: string, command: string, args: string | undefined) => controlCommand(socket, command, args));
+    .command('run')
+    .description('run several instances (compare, chain, record, bridge) from a YAML or JSON config, with one control socket and one live page with /metrics')
+    .argument('<config>', 'the configuration file')
+    .option('--check', 'validate the configuration (and every endpoint spec and filter list in it), start nothing')
+    .action(async (file: string, o: { check?: boolean }) => {
+      const code = await runCommand(file, o);
+      if (code !== 0) process.exitCode = code;
+    });
 
   return program;
 }

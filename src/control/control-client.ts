@@ -20,9 +20,12 @@ export class ControlClient {
   #nextId = 1;
   #waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #closed = false;
+  /** Resolves when the connection is gone (the server closed it, or close()). */
+  readonly closed: Promise<void>;
 
   private constructor(sock: net.Socket) {
     this.#sock = sock;
+    this.closed = new Promise((resolve) => sock.once('close', () => resolve()));
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
       this.#buf += chunk;
