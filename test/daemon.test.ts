@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -12,7 +12,7 @@ import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
 import { buildFrame } from './helpers/build-packet.ts';
 import { waitFor } from './helpers/raw-peer.ts';
-import { NETRR_BIN, netrr, start, tempDir } from './helpers/run.ts';
+import { NETRR_BIN, REPO_ROOT, netrr, start, tempDir } from './helpers/run.ts';
 
 const tmp = tempDir('netrr-daemon-');
 after(() => tmp.cleanup());
@@ -74,6 +74,16 @@ test('ctl arguments: key=value pairs (values read as JSON where they parse) or o
   assert.deepEqual(parseCtlArguments(['{"epoch": 2}']), { epoch: 2 });
   assert.throws(() => parseCtlArguments(['novalue']), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_USAGE');
   assert.throws(() => parseCtlArguments(['{bad']), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_USAGE');
+});
+
+test('the README\'s example config is valid', async () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+  const d = tmp.sub();
+  writeFileSync(join(d, 'netrr.yaml'), yaml);
+  const r = await netrr(['run', '--check', join(d, 'netrr.yaml')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /3 instances: colo0 \(compare\), buf0 \(chain\), rec0 \(record\)/);
 });
 
 test('netrr run --check: a valid file lists its instances and starts nothing; a bad one lists its problems, exit 64; bad YAML says where', async () => {
