@@ -12,7 +12,7 @@ tests=(dist/test/*.test.js)
 node --test --test-concurrency=2 --test-timeout=600000 "${tests[@]}"
 unit=()
 for t in "${tests[@]}"; do
-  grep -qE "helpers/(qemu|guest|netns|compare-harness|tshark)\.js|qemu-system" "$t" || unit+=("$t")
+  grep -qE "helpers/(qemu|guest|netns|compare-harness|tshark)\.js|qemu-system|tcpdump-captures|--guests" "$t" || unit+=("$t")
 done
 echo "# the ${#unit[@]} tests without a guest, QEMU or namespace, on Node $(npm exec --yes --package=node@24 -- node --version)"
 npm exec --yes --package=node@24 -- node --test --test-concurrency=2 --test-timeout=600000 "${unit[@]}"

@@ -30,6 +30,7 @@ import { type GuestRun, bootGuest, streamNic } from './helpers/guest.ts';
 import { Netns } from './helpers/netns.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, run, tempDir } from './helpers/run.ts';
+import { coloServeData } from '../src/engine/demo-traffic.ts';
 
 const tmp = tempDir('netrr-colo-');
 after(() => tmp.cleanup());
@@ -39,21 +40,6 @@ const GUEST = '10.0.2.15';
 const DOWNLOAD_BYTES = 4 * 1024 * 1024;
 /** Connections at once in the first download. */
 const FLOWS = 4;
-
-/** colo-serve's /data/N: a xorshift32 stream from seed 1, each state's four bytes little-endian. */
-function coloData(n: number): Buffer {
-  const out = Buffer.alloc(n + 4);
-  let x = 1;
-  for (let i = 0; i < n; i += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out.writeUInt32LE(x, i);
-  }
-  return out.subarray(0, n);
-}
 
 async function sh(ns: Netns | null, ...args: string[]): Promise<void> {
   const r = await run('ip', ns !== null ? ['-n', ns.name, ...args] : args);
@@ -221,7 +207,7 @@ test('COLO with two real guests on two hosts, no QEMU proxy object: download, fo
           assert.ok(r !== null, cl.out());
           assert.equal(r.status, 200);
           assert.equal(r.bytes, each);
-          assert.equal(r.md5, createHash('md5').update(coloData(each)).digest('hex'));
+          assert.equal(r.md5, createHash('md5').update(coloServeData(each)).digest('hex'));
         }
       } finally {
         hog.kill('SIGKILL');
@@ -292,7 +278,7 @@ test('COLO with two real guests on two hosts, no QEMU proxy object: download, fo
         const r = done(cl);
         assert.ok(r !== null, cl.out());
         assert.equal(r.bytes, DOWNLOAD_BYTES);
-        assert.equal(r.md5, createHash('md5').update(coloData(DOWNLOAD_BYTES)).digest('hex'), 'the same bytes, once, across the failover');
+        assert.equal(r.md5, createHash('md5').update(coloServeData(DOWNLOAD_BYTES)).digest('hex'), 'the same bytes, once, across the failover');
         const rw = await rewriter(rig);
         t.diagnostic(`failover after ${atFailure} bytes; rewriter: ${JSON.stringify(rw)}`);
         assert.ok(atFailure < DOWNLOAD_BYTES - 1024 * 1024, `at least 1 MiB came from the secondary alone (${atFailure} before)`);

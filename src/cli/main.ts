@@ -81,6 +81,7 @@ export function buildProgram(): Command {
     .option('--port <n>', 'the live page port (default: any free one)', intOption('--port'))
     .option('--linger-ms <ms>', 'keep the live page up this long after the summary (default 0)', intOption('--linger-ms'))
     .option('--json', 'print the summary as JSON')
+    .option('--guests', 'the same with two real tiny QEMU guests (TCG) as the replicas and netrr as their whole COLO proxy')
     .action(async (o: Parameters<typeof demoCommand>[0]) => demoCommand(o));
 
   program

@@ -90,3 +90,21 @@ export function replicaOutput(o: DemoTrafficOptions): DemoFrame[] {
   out.push({ kind: 'tcp', frame: tcp(isn + 1 + total, TCP_ACK | TCP_FIN) });
   return out;
 }
+
+/** What guest/src/colo-serve.c answers to GET /data/N: a xorshift32 stream from seed 1, each state's four bytes little-endian. */
+export function coloServeData(n: number): Uint8Array {
+  const out = new Uint8Array(n + 4);
+  let x = 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+    out[i + 1] = (x >>> 8) & 0xff;
+    out[i + 2] = (x >>> 16) & 0xff;
+    out[i + 3] = x >>> 24;
+  }
+  return out.subarray(0, n);
+}
