@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import fc from 'fast-check';
 import { ControlClient } from '../src/control/control-client.ts';
 import { CONTROL_MAX_LINE_BYTES, ControlServer } from '../src/control/control-server.ts';
 import { waitFor } from './helpers/raw-peer.ts';
@@ -68,4 +69,53 @@ test('control socket: malformed input gets error replies and the server keeps se
   assert.deepEqual(await c.execute('query-status'), { ok: 1 });
   c.close();
   await server.close();
+});
+
+test('property (fuzz): any request line gets exactly one reply, an error or a return, and the socket keeps serving', async () => {
+  const path = join(tmp.path, 'fuzz.sock');
+  const server = new ControlServer(`unix:${path}`, '9.9.9');
+  server.register('echo', 'echo arguments', (a) => a);
+  server.register('boom', 'fails', () => {
+    throw new Error('kaboom');
+  });
+  await server.listen();
+  const sock = net.connect(path);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  sock.setEncoding('utf8');
+  let buf = '';
+  const replies: Record<string, unknown>[] = [];
+  sock.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const msg = JSON.parse(line) as Record<string, unknown>;
+      if (!('QMP' in msg)) replies.push(msg);
+    }
+  });
+  const request = fc.oneof(
+    fc.string({ maxLength: 200 }).map((s) => s.replace(/\n/g, ' ')),
+    fc.json().map((s) => s.replace(/\n/g, ' ')),
+    fc.record({ execute: fc.oneof(fc.constantFrom('echo', 'boom', 'query-commands', 'nope'), fc.anything()), arguments: fc.oneof(fc.anything(), fc.dictionary(fc.string(), fc.jsonValue())), id: fc.oneof(fc.integer(), fc.string()) }, { requiredKeys: [] }).map((o) => JSON.stringify(o) ?? '{}'),
+  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 20 }), async (lines) => {
+        const sent = lines.filter((l) => l.trim() !== '');
+        replies.length = 0;
+        sock.write(lines.map((l) => `${l}\n`).join(''));
+        await waitFor(() => replies.length >= sent.length, 5000, `${sent.length} replies`);
+        assert.equal(replies.length, sent.length);
+        for (const r of replies) assert.ok(('return' in r) !== ('error' in r), JSON.stringify(r));
+      }),
+      { numRuns: 100 },
+    );
+    sock.write('{"execute": "echo", "arguments": {"still": true}, "id": "last"}\n');
+    await waitFor(() => replies.some((r) => r.id === 'last'));
+    assert.deepEqual(replies.find((r) => r.id === 'last'), { return: { still: true }, id: 'last' });
+  } finally {
+    sock.destroy();
+    await server.close();
+  }
 });

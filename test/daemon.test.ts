@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
@@ -8,6 +9,7 @@ import { parseCtlArguments } from '../src/cli/cmd-control.ts';
 import { filterString, formatPath, validateConfig } from '../src/cli/run-config.ts';
 import { ControlClient } from '../src/control/control-client.ts';
 import { NetrrError } from '../src/errors.ts';
+import { createLogger, readableLine } from '../src/io/logger.ts';
 import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
 import { buildFrame } from './helpers/build-packet.ts';
@@ -121,9 +123,12 @@ test('netrr run: a compare and a buffer chain in one process; commands by instan
   const eps: FrameEndpoint[] = [];
   let ctl: ControlClient | null = null;
   try {
-    await waitFor(() => /live page and \/metrics at/.test(proc.out()) || proc.child.exitCode !== null, 15_000, 'daemon up');
+    // Not a terminal: the log is JSON lines (pino).
+    const logLines = (): Record<string, unknown>[] => proc.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await waitFor(() => logLines().some((l) => l.msg === 'running') || proc.child.exitCode !== null, 15_000, 'daemon up');
     assert.equal(proc.child.exitCode, null, proc.out());
-    const url = /at (http:\/\/\S+)/.exec(proc.out())![1]!;
+    const url = String(logLines().find((l) => l.msg === 'live page and /metrics')!.url);
+    assert.deepEqual(logLines().find((l) => l.msg === 'running')!.instances, ['colo0 (compare)', 'buf0 (chain)']);
     ctl = await ControlClient.connect(`unix:${d}/ctl.sock`);
     const pri = createEndpoint(`unix:${d}/pri.sock`, { name: 'p' });
     const sec = createEndpoint(`unix:${d}/sec.sock`, { name: 's' });
@@ -188,11 +193,70 @@ test('netrr run: a compare and a buffer chain in one process; commands by instan
     proc.child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c)));
     assert.equal(code, 0, proc.out());
-    assert.match(proc.out(), /colo0 \(compare\) stopped: \{"primaryIn":500/);
-    assert.match(proc.out(), /buf0 \(chain\) stopped: /);
+    const stopped = logLines().filter((l) => l.msg === 'stopped');
+    assert.deepEqual(stopped.map((l) => l.instance), ['colo0', 'buf0']);
+    assert.equal((stopped[0]!.counters as { primaryIn: number }).primaryIn, N);
+    assert.ok(stopped.every((l) => l.name === 'netrr run' && typeof l.time === 'string' && l.level === 30));
   } finally {
     ctl?.close();
     for (const e of eps) await e.close();
+    if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
+  }
+});
+
+test('the operator log: JSON lines off a terminal, readable lines on one', async () => {
+  const chunks: string[] = [];
+  const sink = new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c.toString()), done()) });
+  createLogger('netrr run', sink, false).info({ instance: 'colo0', n: 3 }, 'stopped');
+  const j = JSON.parse(chunks.join('').trim()) as Record<string, unknown>;
+  assert.equal(j.msg, 'stopped');
+  assert.equal(j.instance, 'colo0');
+  assert.equal(j.name, 'netrr run');
+  chunks.length = 0;
+  createLogger('netrr run', sink, true).warn({ instance: 'colo0' }, 'slow peer');
+  await new Promise((r) => setImmediate(r));
+  assert.match(chunks.join(''), /^\d\d:\d\d:\d\d\.\d{3} netrr run WARN: slow peer instance=colo0\n$/);
+  assert.equal(readableLine('not json'), 'not json');
+});
+
+test('SIGHUP after logrotate moved a capture: what came before is in the moved file, what came after in a new one at the path, both whole pcapng', async () => {
+  const d = tmp.sub();
+  const cap = join(d, 'bridge.pcapng');
+  writeFileSync(join(d, 'netrr.json'), JSON.stringify({ control: `unix:${d}/ctl.sock`, instances: [{ name: 'br0', kind: 'bridge', a: `unix:${d}/a.sock,server=on`, b: `unix:${d}/b.sock,server=on`, capture: cap }] }));
+  const proc = start(process.execPath, [NETRR_BIN, 'run', join(d, 'netrr.json')]);
+  const a = createEndpoint(`unix:${d}/a.sock`, { name: 'a' });
+  const b = createEndpoint(`unix:${d}/b.sock`, { name: 'b' });
+  let atB = 0;
+  b.onFrame = () => atB++;
+  try {
+    await waitFor(() => proc.out().includes('"msg":"running"') || proc.child.exitCode !== null, 15_000, 'daemon up');
+    for (const e of [a, b]) await e.start();
+    await Promise.all([a, b].map((e) => e.waitConnected(10_000)));
+    const send = async (n: number, from: number): Promise<void> => {
+      for (let i = 0; i < n; i++) a.send(buildFrame({ proto: 'udp', payload: `frame ${from + i}` }), 0);
+      await waitFor(() => atB === from + n, 10_000, 'frames through');
+    };
+    await send(10, 0);
+    const ctl = await ControlClient.connect(`unix:${d}/ctl.sock`);
+    const captured = async (): Promise<number> => ((await ctl.execute('query-status', { instance: 'br0' })) as { capture: { captured: number } }).capture.captured;
+    const deadline = Date.now() + 5000;
+    while ((await captured()) < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    renameSync(cap, `${cap}.1`);
+    proc.child.kill('SIGHUP');
+    await waitFor(() => proc.out().includes('SIGHUP: files reopened'), 10_000, 'reopened');
+    await send(5, 10);
+    ctl.close();
+    proc.child.kill('SIGTERM');
+    assert.equal(await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c))), 0, proc.out());
+    for (const [file, n] of [[`${cap}.1`, 10], [cap, 5]] as const) {
+      const info = await netrr(['pcap', 'info', '--json', file]);
+      assert.equal(info.code, 0, info.stderr);
+      const j = JSON.parse(info.stdout) as { packets: number; interfaces: { name: string }[] };
+      assert.equal(j.packets, n, file);
+      assert.deepEqual(j.interfaces.map((i) => i.name), ['a', 'b'], `${file}: the interfaces again`);
+    }
+  } finally {
+    for (const e of [a, b]) await e.close();
     if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
   }
 });

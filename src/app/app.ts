@@ -36,6 +36,8 @@ export interface App {
   status(): Record<string, unknown>;
   /** Every counter, and nothing else, as a tree (for query-counters and metrics). */
   counterTree(): CounterTree;
+  /** SIGHUP: reopen the files it writes through a handle (pcapng captures), so logrotate can move them. */
+  reopen?(): Promise<void>;
   /** For an app that ends by itself (replay): resolves with its exit status once it is done. */
   readonly finished?: Promise<number>;
 }

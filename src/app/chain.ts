@@ -298,6 +298,12 @@ export class Chain implements App {
 
   #stopping: Promise<void> | null = null;
 
+  /** SIGHUP: the capture and every filter's files start over at their paths (logrotate). */
+  async reopen(): Promise<void> {
+    await this.capture?.reopen();
+    for (const f of this.filters) await f.reopen?.();
+  }
+
   /** Stops once: later calls get the same promise. */
   stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
     this.#stopping ??= this.#stop(flushMs);

@@ -262,6 +262,11 @@ export class CompareProxy implements App {
   #stopping: Promise<void> | null = null;
 
   /** Stops once: later calls get the same promise. */
+  /** SIGHUP: the divergence pcapng starts over at its path (the JSON report is opened per line already). */
+  async reopen(): Promise<void> {
+    await this.#pcap?.reopen();
+  }
+
   stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
     this.#stopping ??= this.#stop(flushMs);
     return this.#stopping;

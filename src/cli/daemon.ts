@@ -22,6 +22,7 @@ import { recordApp } from './cmd-log.ts';
 import { type DaemonConfig, type InstanceConfig, filterString } from './run-config.ts';
 import { EXIT_INTERRUPTED } from './service.ts';
 import { VERSION } from './version.ts';
+import { type Logger, createLogger } from '../io/logger.ts';
 
 /** Events kept for query-events. */
 export const DAEMON_EVENT_RING = 256;
@@ -69,12 +70,12 @@ function parseHostPort(hp: string): { host: string; port: number } {
 }
 
 /** Runs the instances until a signal, `quit` or a fatal error; resolves with the exit status. */
-export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[], log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[], log: Logger = createLogger('netrr run')): Promise<number> {
   const control = cfg.control !== undefined ? new ControlServer(cfg.control, VERSION) : null;
   const live = cfg.metrics !== undefined ? new LiveServer({ ...parseHostPort(cfg.metrics), instances: () => instances }) : null;
   const byName = new Map(instances.map((i) => [i.name, i]));
   const limiter = new LineLimiter();
-  const summaries = setInterval(() => limiter.flush(Date.now()).forEach((l) => log(`netrr run: ${l}`)), limiter.windowMs);
+  const summaries = setInterval(() => limiter.flush(Date.now()).forEach((l) => log.warn(l)), limiter.windowMs);
   summaries.unref();
   const recent: { instance: string; event: string; data: Record<string, unknown>; time: number }[] = [];
   let fatal: NetrrError | null = null;
@@ -93,15 +94,15 @@ export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[
         try {
           await i.app.stop();
         } catch (e) {
-          log(`netrr run: ${i.name}: stop: ${e instanceof Error ? e.message : String(e)}`);
+          log.error({ instance: i.name }, `stop failed: ${e instanceof Error ? e.message : String(e)}`);
         }
-        log(`netrr run: ${i.name} (${i.app.kind}) stopped: ${JSON.stringify(i.app.counterTree())}`);
+        log.info({ instance: i.name, kind: i.app.kind, counters: i.app.counterTree() }, 'stopped');
       }
       control?.emit('SHUTDOWN', fatal !== null ? { reason: 'fatal-error', code: fatal.code } : {});
       await control?.close();
       await live?.close();
       clearInterval(summaries);
-      limiter.flush(Date.now(), true).forEach((l) => log(`netrr run: ${l}`));
+      limiter.flush(Date.now(), true).forEach((l) => log.warn(l));
       resolveDone();
     })();
     return stopping;
@@ -115,7 +116,7 @@ export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[
       if (event.endsWith('_ERROR')) {
         const who = `${name}: ${String(data.endpoint ?? event)}`;
         const code = data.code !== undefined ? ` [${String(data.code)}]` : '';
-        limiter.offer(`${who}${code}`, `${who}: ${String(data.detail ?? '')}${code}`, Date.now()).forEach((l) => log(`netrr run: ${l}`));
+        limiter.offer(`${who}${code}`, `${who}: ${String(data.detail ?? '')}${code}`, Date.now()).forEach((l) => log.warn(l));
       }
     });
     app.onFatal = (err) => {
@@ -166,15 +167,23 @@ export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
     if (sig === 'SIGINT' && signals > 1) process.exit(EXIT_INTERRUPTED);
-    log(`netrr run: ${sig}: stopping ${instances.length} instance${instances.length > 1 ? 's' : ''} (SIGINT again exits at once)`);
+    log.info({ signal: sig }, `stopping ${instances.length} instance${instances.length > 1 ? 's' : ''} (SIGINT again exits at once)`);
     void stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // logrotate: files written through a handle start over at their paths.
+  const onHup = (): void => {
+    void Promise.all(instances.map((i) => i.app.reopen?.())).then(
+      () => log.info('SIGHUP: files reopened'),
+      (e: unknown) => log.error(`SIGHUP: reopen failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  };
+  process.on('SIGHUP', onHup);
   try {
     for (const i of instances) await i.app.start();
-    if (live !== null) log(`netrr run: live page and /metrics at ${await live.start()}`);
-    log(`netrr run: ${instances.length} instance${instances.length > 1 ? 's' : ''} running: ${instances.map((i) => `${i.name} (${i.app.kind})`).join(', ')}`);
+    if (live !== null) log.info({ url: await live.start() }, 'live page and /metrics');
+    log.info({ instances: instances.map((i) => `${i.name} (${i.app.kind})`) }, 'running');
   } catch (e) {
     if (isNetrrError(e)) fatal ??= e;
     await stop();
@@ -183,6 +192,7 @@ export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[
   await done;
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
+  process.removeListener('SIGHUP', onHup);
   if (fatal !== null) throw fatal;
   return 0;
 }

@@ -73,6 +73,9 @@ export async function runService(app: App, opts: ServiceOptions = {}): Promise<n
   const onSignal = (): void => void stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // logrotate: files written through a handle (pcapng captures) start over at their paths.
+  const onHup = (): void => void app.reopen?.().catch((e: unknown) => stderrLines([`SIGHUP: reopen failed: ${e instanceof Error ? e.message : String(e)}`]));
+  process.on('SIGHUP', onHup);
   await app.start();
   let status = 0;
   let ended = false;
@@ -91,6 +94,7 @@ export async function runService(app: App, opts: ServiceOptions = {}): Promise<n
   await done;
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
+  process.removeListener('SIGHUP', onHup);
   if (fatal !== null) throw fatal;
   // An app that ends by itself but was stopped first (a signal, quit) did not finish: a status of its own, as a shell gives SIGINT.
   return app.finished !== undefined && !ended ? EXIT_INTERRUPTED : status;

@@ -19,6 +19,8 @@ export class CaptureSink {
   /** Frames not captured because a write failed (the first error stops capturing). */
   droppedWriteError = 0;
   error: Error | null = null;
+  /** Times the file was reopened (SIGHUP). */
+  reopened = 0;
   #fh: FileHandle;
   #inFlight = 0;
   #writing: Promise<void> = Promise.resolve();
@@ -82,6 +84,29 @@ export class CaptureSink {
         this.#inFlight -= chunk.length;
       }
     });
+  }
+
+  /**
+   * Continues in a new file at the same path (SIGHUP, after logrotate moved
+   * the old one): what was captured goes to the old file, then the new one
+   * starts with the section header and the interfaces.
+   */
+  async reopen(): Promise<void> {
+    this.#flush();
+    this.#writing = this.#writing.then(async () => {
+      try {
+        await this.#fh.close();
+        this.#fh = await open(this.path, 'w', 0o644);
+        this.error = null;
+      } catch (e) {
+        this.error = e as Error;
+      }
+    });
+    await this.#writing;
+    this.writer.restartSection();
+    this.reopened++;
+    this.#flush();
+    await this.#writing;
   }
 
   async close(): Promise<void> {

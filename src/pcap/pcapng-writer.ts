@@ -60,8 +60,15 @@ export class PcapngWriter {
   readonly out = new OutputBuffer();
   packets = 0;
   #interfaces: InterfaceSpec[] = [];
+  readonly #section: { userAppl?: string; hardware?: string; os?: string; comment?: string };
 
   constructor(section: { userAppl?: string; hardware?: string; os?: string; comment?: string } = {}) {
+    this.#section = section;
+    this.#sectionHeader();
+  }
+
+  #sectionHeader(): void {
+    const section = this.#section;
     const opts: [number, Uint8Array][] = [];
     if (section.comment !== undefined) opts.push([OPT_COMMENT, encoder.encode(section.comment)]);
     if (section.hardware !== undefined) opts.push([SHB_HARDWARE, encoder.encode(section.hardware)]);
@@ -77,6 +84,17 @@ export class PcapngWriter {
 
   get interfaceCount(): number {
     return this.#interfaces.length;
+  }
+
+  /**
+   * Starts the section over: its header and every interface again, as a new
+   * file needs (a capture reopened after logrotate moved the old one).
+   */
+  restartSection(): void {
+    this.#sectionHeader();
+    const ifaces = this.#interfaces;
+    this.#interfaces = [];
+    for (const i of ifaces) this.addInterface(i);
   }
 
   /** Adds an interface (nanosecond timestamps); returns its id. */

@@ -31,6 +31,10 @@ export class DumpFilter implements Filter {
     this.#sink = sink;
   }
 
+  reopen(): Promise<void> {
+    return this.#sink.reopen();
+  }
+
   static async open(config: DumpConfig, guest: string, network: string): Promise<DumpFilter> {
     const sink = await CaptureSink.create(config.file, { comment: `netrr chain filter '${config.id}' (dump) between ${guest} and ${network}` });
     // Interface 0: frames the guest sent (rx in QEMU's terms); 1: frames toward the guest (tx).

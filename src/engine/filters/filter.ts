@@ -61,6 +61,8 @@ export interface Filter {
   shutdown?(nowMs: number): void | Promise<void>;
   /** At shutdown, after every filter's shutdown and the ports' flush: release its resources (files). */
   close?(): Promise<void> | void;
+  /** SIGHUP: reopen the files it writes (a dump's pcapng). */
+  reopen?(): Promise<void>;
 }
 
 /** A frame's direction and vnet length packed into one number for queues that hold both directions. */
