@@ -132,8 +132,8 @@ async function replayBothPacings(t: TestContext, d: string, log: string, port: n
     const r = await replayIntoGuest({ log, sock: `${d}/${pacing}.sock`, task: 'big-fetch', cmdline: `netrr.port=${port} ${cmdline}`, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
     assert.equal(r.code, 0, `${pacing}: ${r.out}\n${r.serial}`);
     assert.match(r.serial, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), `${pacing}: the recorded download`);
-    const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(r.out)![1]!) as { divergences: number; injected: number; injectedBytes: number; windowWaits: number; windowWaitsExpired: number; worldResent: number; seconds: number };
-    t.diagnostic(`${pacing}: ${summary.injected} frames, ${summary.injectedBytes} bytes in ${summary.seconds} s; ${summary.windowWaits} window waits, ${summary.windowWaitsExpired} expired; ${summary.worldResent} segments sent again; guest ${/TCP-EXT.*/.exec(r.serial)?.[0] ?? ''}`);
+    const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(r.out)![1]!) as { divergences: number; injected: number; injectedBytes: number; windowWaits: number; windowWaitsExpired: number; worldResent: number; tsvalRaised: number; seconds: number };
+    t.diagnostic(`${pacing}: ${summary.injected} frames, ${summary.injectedBytes} bytes in ${summary.seconds} s; ${summary.windowWaits} window waits, ${summary.windowWaitsExpired} expired; ${summary.worldResent} segments sent again, ${summary.tsvalRaised} TSvals raised; guest ${/TCP-EXT.*/.exec(r.serial)?.[0] ?? ''}`);
     assert.equal(summary.divergences, 0);
     assert.ok(summary.injectedBytes > FILE_BYTES, `${pacing}: ${summary.injectedBytes} bytes injected`);
     assert.equal(summary.windowWaitsExpired, 0, `${pacing}: no wait needed the deadlock guard`);

@@ -6,6 +6,7 @@ import { type LoggedFrame } from '../src/engine/replay/replay-engine.ts';
 import { seqAfter } from '../src/engine/replay/tcp-window.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../src/packet/l4.ts';
 import { PacketView } from '../src/packet/packet-view.ts';
+import { verifyL4Checksum } from '../src/packet/checksum.ts';
 import { buildFrame } from './helpers/build-packet.ts';
 import { replayRig } from './helpers/replay-rig.ts';
 
@@ -225,4 +226,41 @@ test('engine: on a timeout (no duplicate ACKs: the guest went quiet) the segment
   assert.equal(r.divs.length, 0);
   assert.ok(r.isFinished());
   assert.equal(r.e.retransmit.size, 0);
+});
+
+test('engine: a segment sent again carries no TSval older than one the guest already took (PAWS would drop it for good)', () => {
+  const TS = (tsval: number, tsecr: number): number[] => [1, 1, 8, 10, tsval >>> 24, (tsval >>> 16) & 255, (tsval >>> 8) & 255, tsval & 255, tsecr >>> 24, (tsecr >>> 16) & 255, (tsecr >>> 8) & 255, tsecr & 255];
+  const g = (o: { sport?: number; seq: number; ack?: number; flags: number; payload?: string; ts: number; sack?: [number, number][] }): Uint8Array =>
+    buildFrame({ ...G, proto: 'tcp', srcPort: o.sport ?? 40000, dstPort: 80, seq: o.seq, ack: o.ack ?? 0, tcpFlags: o.flags, window: 65535, payload: o.payload ?? '', tcpOptions: [...TS(o.ts, 0), ...(o.sack !== undefined ? sackOption(o.sack) : [])] });
+  const w = (seq: number, flags: number, tsval: number, len = 0): Uint8Array =>
+    buildFrame({ ...W, proto: 'tcp', srcPort: 80, dstPort: 40000, seq, ack: 1004, tcpFlags: flags, payload: new Uint8Array(len).fill(0x61), tcpOptions: TS(tsval, 7000) });
+  const r = replayRig(
+    log([
+      [true, g({ seq: 1000, flags: TCP_SYN, ts: 7000 })],
+      [false, w(5000, TCP_SYN | TCP_ACK, 100)],
+      [true, g({ seq: 1001, ack: 5001, flags: TCP_ACK | TCP_PSH, payload: 'GET', ts: 7001 })],
+      [false, w(5001, TCP_ACK, 101, 1000)],
+      [false, w(6001, TCP_ACK, 102, 1000)],
+      [false, w(7001, TCP_ACK, 103, 1000)],
+      [false, w(8001, TCP_ACK, 104, 1000)],
+      [true, g({ seq: 1004, ack: 9001, flags: TCP_ACK, ts: 7002 })],
+      [false, w(9001, TCP_ACK | TCP_FIN, 105)],
+      [true, g({ seq: 1004, ack: 9002, flags: TCP_ACK | TCP_FIN, ts: 7003 })],
+    ]),
+  );
+  r.e.start(0);
+  r.e.guestFrame(g({ sport: 41000, seq: 777, flags: TCP_SYN, ts: 50 }), 1);
+  r.e.guestFrame(g({ sport: 41000, seq: 778, ack: 5001, flags: TCP_ACK | TCP_PSH, payload: 'GET', ts: 51 }), 2);
+  assert.equal(r.injected.length, 6);
+  const tsval = (f: Uint8Array): number => {
+    const v = view(f);
+    return ((f[v.tcpTsOffset]! << 24) | (f[v.tcpTsOffset + 1]! << 16) | (f[v.tcpTsOffset + 2]! << 8) | f[v.tcpTsOffset + 3]!) >>> 0;
+  };
+  for (let t = 3; t < 6; t++) r.e.guestFrame(g({ sport: 41000, seq: 781, ack: 5001, flags: TCP_ACK, ts: 52, sack: [[6001, 9001]] }), t);
+  assert.equal(r.injected.length, 7);
+  const again = view(r.injected[6]!);
+  assert.equal(again.tcpSeq, 5001);
+  assert.equal(tsval(r.injected[6]!), 105, 'raised from 101 to the newest sent (the FIN\'s)');
+  assert.equal(verifyL4Checksum(again), true, 'the checksum follows');
+  assert.equal(r.e.learned[0]!.tsvalRaised, 1);
 });

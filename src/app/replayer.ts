@@ -348,8 +348,11 @@ export class Replayer implements App {
         // World TCP segments that waited for the live guest's receive window, and waits the timeout ended.
         windowWaits: s.windowWaits,
         windowWaitsExpired: s.windowWaitsExpired,
+        ...(s.firstExpiry !== null ? { firstWindowExpiry: s.firstExpiry } : {}),
         // World TCP segments sent again because the live guest lost them (by timeout or duplicate ACKs).
         worldResent: s.worldResent,
+        // World segments whose TSval was raised so that none goes backwards (PAWS), summed over the flows.
+        tsvalRaised: e.learned.reduce((n, m) => n + m.tsvalRaised, 0),
         ...(s.worldResent > 0 ? { worldResentRounds: { timeout: e.retransmit.stats.timeouts, dupAcks: e.retransmit.stats.fast } } : {}),
         windowHeldNow: e.windowHeld,
         peakLogBytesHeld: this.peakHeldBytes,

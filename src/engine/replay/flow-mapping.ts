@@ -18,6 +18,11 @@ export interface FlowMapping {
   seqDelta: number;
   /** live TSval − recorded TSval, mod 2^32. */
   tsDelta: number;
+  /** The newest world TSval injected on this flow (valid once worldTsvalSeen): see toLive. */
+  worldTsval: number;
+  worldTsvalSeen: boolean;
+  /** World segments whose TSval was raised to it. */
+  tsvalRaised: number;
   readonly proto: number;
   /** Text for the report. */
   readonly describe: string;
@@ -243,6 +248,9 @@ export class FlowMappings {
       livePort,
       seqDelta,
       tsDelta,
+      worldTsval: 0,
+      worldTsvalSeen: false,
+      tsvalRaised: 0,
       proto,
       describe: `${proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : 'icmp'} ${proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? 'id' : 'port'} ${recPort} → ${livePort}${proto === IPPROTO_TCP ? `, isn +${seqDelta}, tsval +${tsDelta}` : ''}`,
     };
@@ -310,8 +318,22 @@ export class FlowMappings {
     if (m.proto === IPPROTO_TCP) {
       if (rec.tcpFlags & 0x10) w32be(f, l4 + 8, (u32be(f, l4 + 8) + m.seqDelta) >>> 0);
       const ts = timestampOffset(rec);
-      // TSecr echoes the guest's TSval: shift it into the live guest's clock.
-      if (ts >= 0) w32be(f, ts + 4, (u32be(f, ts + 4) + m.tsDelta) >>> 0);
+      if (ts >= 0) {
+        // TSecr echoes the guest's TSval: shift it into the live guest's clock.
+        w32be(f, ts + 4, (u32be(f, ts + 4) + m.tsDelta) >>> 0);
+        // World segments can go in out of their recorded order (a retransmission that fills a hole goes
+        // past segments waiting for the window; the replayer sends lost data again): one with a TSval older
+        // than one the guest has taken would be dropped by PAWS (RFC 7323 §5.3), for good. So no TSval goes
+        // backwards: an older one is raised to the newest sent on the flow.
+        const tsval = u32be(f, ts);
+        if (m.worldTsvalSeen && ((tsval - m.worldTsval) | 0) < 0) {
+          w32be(f, ts, m.worldTsval);
+          m.tsvalRaised++;
+        } else {
+          m.worldTsval = tsval;
+          m.worldTsvalSeen = true;
+        }
+      }
     }
     const v = scratch.decode(f);
     fillIpv4HeaderChecksum(v);

@@ -117,6 +117,8 @@ export class ReplayStats {
   windowWaits = 0;
   /** Holds that outlived the timeout and were injected anyway (the deadlock guard). */
   windowWaitsExpired = 0;
+  /** The first such hold: the segment and its flow's window state then (for diagnosis; null when none). */
+  firstExpiry: { seq: number; end: number; heldMs: number; liveEdge: number; recEdge: number; liveShift: number; recShift: number; worldShift: number } | null = null;
   /** World TCP segments injected again because the live guest lost them (world-retransmit.ts). */
   worldResent = 0;
 }
@@ -418,7 +420,11 @@ export class ReplayEngine {
       const fits = !h.needsWindow || this.windows.fitsLive(v);
       // A frame held only to stay behind its flow's earlier one goes as soon as that one has gone.
       if (!blocked.has(key) && (fits || nowMs - h.sinceMs > this.options.timeoutMs)) {
-        if (!fits) this.stats.windowWaitsExpired++;
+        if (!fits) {
+          this.stats.windowWaitsExpired++;
+          const w = this.stats.firstExpiry === null ? this.windows.describe(v) : null;
+          if (w !== null) this.stats.firstExpiry = { seq: v.tcpSeq, end: (v.tcpSeq + v.payloadLength) >>> 0, heldMs: Math.round(nowMs - h.sinceMs), ...w };
+        }
         this.#inject(r);
       } else {
         blocked.add(key);

@@ -119,6 +119,12 @@ export class TcpWindows {
     return !seqAfter(end, f.liveEdge);
   }
 
+  /** A world frame's flow as the window rule sees it (for reports): both edges and the shifts, or null when untracked. */
+  describe(v: PacketView): { liveEdge: number; recEdge: number; liveShift: number; recShift: number; worldShift: number } | null {
+    const f = this.#flows.get(connectionKey(v, false));
+    return f === undefined ? null : { liveEdge: f.liveEdge, recEdge: f.recEdge, liveShift: f.liveShift, recShift: f.recShift, worldShift: f.worldShift };
+  }
+
   /** The flow key of a world frame, for keeping a held flow's frames in order. */
   static worldKey(v: PacketView): string | null {
     return v.ipProto === IPPROTO_TCP && v.srcPort >= 0 ? connectionKey(v, false) : null;
