@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, setup included (Debian packages, npm packages, build).
 # Tests that drive QEMU, tshark, Chromium and the corpus run here; none are
-# skipped. Then the tests that need no guest, QEMU or network namespace run
-# again on the current Node LTS (24, from the npm registry's `node` package):
+# skipped. Then the test files that need no guest, QEMU, network namespace,
+# corpus or soak run again on the current Node LTS (24, from the npm registry's `node` package):
 # netrr supports Node 20 and later, and a break on the newer runtime shows here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ tests=(dist/test/*.test.js)
 node --test --test-concurrency=2 --test-timeout=1200000 "${tests[@]}"
 unit=()
 for t in "${tests[@]}"; do
-  grep -qE "helpers/(qemu|guest|netns|compare-harness|tshark)\.js|qemu-system|tcpdump-captures|--guests" "$t" || unit+=("$t")
+  grep -qE "helpers/(qemu|guest|netns|compare-harness|tshark)\.js|qemu-system|tcpdump-captures|--guests|NETRR_SOAK_MS" "$t" || unit+=("$t")
 done
-echo "# the ${#unit[@]} tests without a guest, QEMU or namespace, on Node $(npm exec --yes --package=node@24 -- node --version)"
+echo "# the ${#unit[@]} test files without a guest, QEMU, namespace, corpus or soak, on Node $(npm exec --yes --package=node@24 -- node --version)"
 npm exec --yes --package=node@24 -- node --test --test-concurrency=2 --test-timeout=600000 "${unit[@]}"

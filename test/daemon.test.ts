@@ -168,8 +168,8 @@ test('netrr run: a compare and a buffer chain in one process; commands by instan
     await assert.rejects(ctl.execute('checkpoint-done', { instance: 'buf0' }), /has no such command/);
     await assert.rejects(ctl.execute('query-status', { instance: 'nope' }), /no instance "nope"/);
     const metrics = await (await fetch(`${url}metrics`)).text();
-    assert.match(metrics, new RegExp(`^netrr_primary_in\\{instance="colo0"\\} ${N}$`, 'm'));
-    assert.match(metrics, /^netrr_filters_b_epochs_committed\{instance="buf0"\} 1$/m);
+    assert.match(metrics, new RegExp(`^netrr_primary_in_total\\{instance="colo0"\\} ${N}$`, 'm'));
+    assert.match(metrics, /^netrr_filter_epochs_committed_total\{instance="buf0",filter="b"\} 1$/m);
     // A hammered control socket: junk, unknown commands, an over-long line, many clients at once.
     const junk = ['{', '[]', '"x"', '{"execute": 5}', '{"execute": "nope"}', '{"execute": "query-status", "arguments": []}', '\u0000\u0001', 'null'];
     await Promise.all(

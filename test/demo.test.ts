@@ -57,15 +57,28 @@ test('property: the secondary differs from the primary in exactly one byte of th
   );
 });
 
-test('metrics: names from counter paths, escaped labels, one family per name', () => {
-  assert.equal(metricName('endpoints.primary-in.rxFrames'), 'netrr_endpoints_primary_in_rx_frames');
+test('metrics: names from counter paths, _total on counters, endpoints and filters as labels, one family per name', () => {
   assert.equal(metricName('released.noPayload'), 'netrr_released_no_payload');
   assert.equal(labelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+  const ep = (rx: number): CounterTree => ({ rxFrames: rx, txFrames: 1, txQueuedFrames: 2, port: { sent: 1, backlogFrames: 0 } });
   const text = prometheusText([
-    { name: 'c0', tree: { primaryIn: 3, released: { matched: 2 } } },
-    { name: 'c1', tree: { primaryIn: 5, released: { matched: 4 }, bad: Number.NaN } },
+    { name: 'c0', tree: { primaryIn: 3, released: { matched: 2 }, queued: { primary: 1 }, endpoints: { 'primary-in': ep(3) } } },
+    { name: 'b0', tree: { guest: ep(7), filters: { b: { enqueued: 4, backlogFrames: 1, dropped: { overlimit: 0 } } }, bad: Number.NaN } },
   ]);
-  assert.equal(text, '# TYPE netrr_primary_in untyped\nnetrr_primary_in{instance="c0"} 3\nnetrr_primary_in{instance="c1"} 5\n# TYPE netrr_released_matched untyped\nnetrr_released_matched{instance="c0"} 2\nnetrr_released_matched{instance="c1"} 4\n');
+  assert.equal(text, [
+    '# TYPE netrr_primary_in_total counter', 'netrr_primary_in_total{instance="c0"} 3',
+    '# TYPE netrr_released_matched_total counter', 'netrr_released_matched_total{instance="c0"} 2',
+    '# TYPE netrr_queued_primary gauge', 'netrr_queued_primary{instance="c0"} 1',
+    '# TYPE netrr_endpoint_rx_frames_total counter', 'netrr_endpoint_rx_frames_total{instance="c0",endpoint="primary-in"} 3', 'netrr_endpoint_rx_frames_total{instance="b0",endpoint="guest"} 7',
+    '# TYPE netrr_endpoint_tx_frames_total counter', 'netrr_endpoint_tx_frames_total{instance="c0",endpoint="primary-in"} 1', 'netrr_endpoint_tx_frames_total{instance="b0",endpoint="guest"} 1',
+    '# TYPE netrr_endpoint_tx_queued_frames gauge', 'netrr_endpoint_tx_queued_frames{instance="c0",endpoint="primary-in"} 2', 'netrr_endpoint_tx_queued_frames{instance="b0",endpoint="guest"} 2',
+    '# TYPE netrr_endpoint_port_sent_total counter', 'netrr_endpoint_port_sent_total{instance="c0",endpoint="primary-in"} 1', 'netrr_endpoint_port_sent_total{instance="b0",endpoint="guest"} 1',
+    '# TYPE netrr_endpoint_port_backlog_frames gauge', 'netrr_endpoint_port_backlog_frames{instance="c0",endpoint="primary-in"} 0', 'netrr_endpoint_port_backlog_frames{instance="b0",endpoint="guest"} 0',
+    '# TYPE netrr_filter_enqueued_total counter', 'netrr_filter_enqueued_total{instance="b0",filter="b"} 4',
+    '# TYPE netrr_filter_backlog_frames gauge', 'netrr_filter_backlog_frames{instance="b0",filter="b"} 1',
+    '# TYPE netrr_filter_dropped_overlimit_total counter', 'netrr_filter_dropped_overlimit_total{instance="b0",filter="b"} 0',
+    '',
+  ].join('\n'));
 });
 
 test('property: every metrics line is valid Prometheus exposition', () => {
@@ -76,7 +89,7 @@ test('property: every metrics line is valid Prometheus exposition', () => {
       const text = prometheusText(instances as { name: string; tree: CounterTree }[]);
       for (const line of text.split('\n')) {
         if (line === '') continue;
-        assert.match(line, /^(# TYPE netrr_[A-Za-z0-9_]* untyped|netrr_[A-Za-z0-9_]*\{instance="(?:[^"\\\n]|\\["\\n])*"\} -?\d+)$/, line);
+        assert.match(line, /^(# TYPE netrr_[a-z0-9_]+ (counter|gauge)|netrr_[a-z0-9_]+\{instance="(?:[^"\\\n]|\\["\\n])*"(,(endpoint|filter)="(?:[^"\\\n]|\\["\\n])*")*\} -?\d+)$/, line);
       }
     }),
   );
@@ -135,9 +148,11 @@ test('the live server answers /, /api/snapshot, /events and /metrics while a dem
     assert.match(first, /^data: \{"t":\d+,"instances":/);
     ctl.abort();
     const metrics = await (await fetch(`${base}metrics`)).text();
-    assert.match(metrics, /^netrr_primary_in\{instance="compare"\} \d+$/m);
-    assert.match(metrics, /^netrr_endpoints_primary_in_rx_frames\{instance="compare"\} \d+$/m);
-    assert.match(metrics, /^netrr_filters_epochs_epochs_committed\{instance="buffer"\} \d+$/m);
+    assert.match(metrics, /^# TYPE netrr_primary_in_total counter$/m);
+    assert.match(metrics, /^netrr_primary_in_total\{instance="compare"\} \d+$/m);
+    assert.match(metrics, /^netrr_endpoint_rx_frames_total\{instance="compare",endpoint="primary-in"\} \d+$/m);
+    assert.match(metrics, /^netrr_filter_epochs_committed_total\{instance="buffer",filter="epochs"\} \d+$/m);
+    assert.match(metrics, /^netrr_queued_primary\{instance="compare"\} \d+$/m);
     assert.equal((await fetch(`${base}nope`)).status, 404);
     assert.equal((await fetch(base, { method: 'POST' })).status, 405);
     const s = await running;

@@ -1,4 +1,4 @@
-// A bounded soak of `netrr run` (NETRR_SOAK_MS, default 60 s): a compare
+// A bounded soak of `netrr run` (NETRR_SOAK_MS, default 150 s): a compare
 // proxy, a buffer chain and a bridge under steady load, their peers
 // disconnecting and reconnecting at random, control and /metrics clients
 // polling all the while. At the end the books of every instance close (every
@@ -18,7 +18,7 @@ import { buildFrame } from './helpers/build-packet.ts';
 import { waitFor } from './helpers/raw-peer.ts';
 import { NETRR_BIN, start, tempDir } from './helpers/run.ts';
 
-const SOAK_MS = Number(process.env.NETRR_SOAK_MS ?? 60_000);
+const SOAK_MS = Number(process.env.NETRR_SOAK_MS ?? 150_000);
 /** RSS the daemon may gain between a third of the way and the end (a leak of a few hundred bytes per frame would pass this many times over). */
 const RSS_GROWTH_BOUND_MB = 40;
 const tmp = tempDir('netrr-soak-');
