@@ -35,7 +35,7 @@ test('the live page in Chromium during a demo: counts change, a divergence shows
     await page.waitForSelector('li.divergence', { timeout: 15_000 });
     await page.click('li.divergence');
     await page.waitForSelector('#detail .diff');
-    const d = demo.divergences[0]!;
+    const d = demo.controller.divergences[0]!;
     const p = d.primary!.context;
     const s = d.secondary!.context;
     const at = [...Array(p.length / 2).keys()].filter((i) => p.slice(i * 2, i * 2 + 2) !== s.slice(i * 2, i * 2 + 2));

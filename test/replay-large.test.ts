@@ -14,7 +14,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { recordGuest, replayIntoGuest } from './helpers/guest.ts';
+import { recordGuest, replayIntoGuestTwice } from './helpers/guest.ts';
 import { Netns } from './helpers/netns.ts';
 import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
 import { run, tempDir } from './helpers/run.ts';
@@ -129,7 +129,7 @@ async function recordBigFetch(d: string, upstream: string, log: string, cmdline:
 
 async function replayBothPacings(t: TestContext, d: string, log: string, port: number, md5: string, cmdline = ''): Promise<void> {
   for (const pacing of ['causal', 'recorded']) {
-    const r = await replayIntoGuest({ log, sock: `${d}/${pacing}.sock`, task: 'big-fetch', cmdline: `netrr.port=${port} ${cmdline}`, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
+    const r = await replayIntoGuestTwice((l) => t.diagnostic(l), pacing, { log, sock: `${d}/${pacing}.sock`, task: 'big-fetch', cmdline: `netrr.port=${port} ${cmdline}`, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
     assert.equal(r.code, 0, `${pacing}: ${r.out}\n${r.serial}`);
     assert.match(r.serial, new RegExp(`HTTP-MD5 ${md5} ${FILE_BYTES}`), `${pacing}: the recorded download`);
     const summary = JSON.parse(/replay: MATCHED (\{.*\})/.exec(r.out)![1]!) as { divergences: number; injected: number; injectedBytes: number; windowWaits: number; windowWaitsExpired: number; worldResent: number; tsvalRaised: number; seconds: number };

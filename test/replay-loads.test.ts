@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
-import { recordGuest, replayIntoGuest } from './helpers/guest.ts';
+import { recordGuest, replayIntoGuestTwice } from './helpers/guest.ts';
 import { Qemu, slirpWorldArgs } from './helpers/qemu.ts';
 import { tempDir } from './helpers/run.ts';
 
@@ -38,7 +38,7 @@ async function record(d: string, load: string, handler: http.RequestListener, fi
 
 async function replayBoth(t: TestContext, d: string, log: string, cmdline: string, expect: RegExp[]): Promise<void> {
   for (const pacing of ['causal', 'recorded']) {
-    const r = await replayIntoGuest({ log, sock: `${d}/${pacing}.sock`, task: 'net-load', cmdline, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
+    const r = await replayIntoGuestTwice((l) => t.diagnostic(l), pacing, { log, sock: `${d}/${pacing}.sock`, task: 'net-load', cmdline, args: ['--pacing', pacing, '--timeout', '20000'], timeoutMs: 150_000 });
     assert.equal(r.code, 0, `${pacing}: ${r.out}\n${r.serial}`);
     for (const re of expect) assert.match(r.serial, re, `${pacing}: ${r.serial}`);
     const s = JSON.parse(/replay: MATCHED (\{.*\})/.exec(r.out)![1]!) as { injected: number; injectedBytes: number; seconds: number; windowWaits: number; windowWaitsExpired: number; retransmissions: number; streamMatched: number };

@@ -23,13 +23,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetrrError } from '../errors.ts';
 import { compareConfig } from '../engine/colo-compare/compare-engine.ts';
-import type { DivergenceRecord } from '../engine/colo-compare/divergence-record.ts';
 import { coloServeData } from '../engine/demo-traffic.ts';
 import { parseFilterList } from '../engine/filters/filter-spec.ts';
 import { QEMU_NO_MACHINE, QemuProcess, slirpWorldArgs } from '../io/qemu-process.ts';
 import { Chain } from './chain.ts';
 import { CompareProxy } from './compare-proxy.ts';
-import { DEMO_CHECKPOINT_MS, DEMO_EPOCH_MS } from './demo.ts';
+import { DemoController, type DemoCommonSummary, commonLines } from './demo-controller.ts';
 import { LiveServer } from './live/live-server.ts';
 import { MirrorFilter } from './filters/mirror-filter.ts';
 import { RedirectorFilter } from './filters/redirector-filter.ts';
@@ -85,14 +84,7 @@ export interface GuestDemoOptions {
   readonly log: (line: string) => void;
 }
 
-export interface GuestDemoSummary {
-  readonly seconds: number;
-  readonly compared: { primary: number; secondary: number };
-  readonly released: Record<string, number>;
-  readonly checkpoints: Record<string, number>;
-  readonly divergence: DivergenceRecord | null;
-  readonly epochsCommitted: number;
-  readonly buffer: { released: number; holdP50Ms: number; holdP99Ms: number };
+export interface GuestDemoSummary extends DemoCommonSummary {
   readonly rewriter: { seqRewritten: number; ackRewritten: number; tsRewritten: number; checkpoints: number };
   /** The client's download: bytes and MD5, and the MD5 the file has. */
   readonly download: { bytes: number; md5: string; expectedMd5: string };
@@ -106,13 +98,10 @@ export class GuestDemo {
   readonly primary: Chain;
   readonly secondary: Chain;
   readonly live: LiveServer;
-  readonly divergences: DivergenceRecord[] = [];
-  readonly epochs: { epoch: number; frames: number; atMs: number }[] = [];
+  readonly controller: DemoController;
   readonly #o: GuestDemoOptions;
   readonly #dir: string;
   readonly #qemus: QemuProcess[] = [];
-  readonly #checkpoints: Record<string, number> = {};
-  #epochsCommitted = 0;
 
   constructor(o: GuestDemoOptions) {
     this.#o = o;
@@ -130,6 +119,8 @@ export class GuestDemo {
       network: `unix:${d}/s-net.sock,server=on`,
       filters: parseFilterList([`redirector,id=f1,queue=tx,indev=unix:${d}/mirror.sock,,server=on`, `redirector,id=f2,queue=rx,outdev=unix:${d}/sec.sock`, 'rewriter,id=rw,ts-offset=on']),
     });
+    // Playing COLO at each checkpoint: the secondary is made the primary's copy (its rewriter's offsets reset), then compare flushes.
+    this.controller = new DemoController(this.compare, this.primary, o.log, () => this.secondary.colo('checkpoint'));
     this.live = new LiveServer({
       host: o.host,
       port: o.port,
@@ -138,35 +129,15 @@ export class GuestDemo {
         { name: 'primary', app: this.primary },
         { name: 'secondary', app: this.secondary },
       ],
-      extra: () => ({ divergences: this.divergences, epochs: this.epochs.slice(-50), world: { frames: this.primary.network.counters.txFrames, bytes: this.primary.network.counters.txBytes } }),
+      extra: () => ({ ...this.controller.page(), world: { frames: this.primary.network.counters.txFrames, bytes: this.primary.network.counters.txBytes } }),
     });
   }
 
   async run(): Promise<GuestDemoSummary> {
     const o = this.#o;
     const d = this.#dir;
-    const t0 = performance.now();
     o.log(`netrr demo --guests: live page at ${await this.live.start()} (up while the demo runs)`);
     const fwd = await freePort();
-    this.compare.events.on((e) => {
-      if (e.name !== 'CHECKPOINT_REQUEST') return;
-      const r = e.data as unknown as DivergenceRecord;
-      if (r.attempt !== 1) return;
-      this.#checkpoints[r.cause] = (this.#checkpoints[r.cause] ?? 0) + 1;
-      this.divergences.push(r);
-      o.log(`  checkpoint requested: ${r.cause} on ${r.flow}${r.firstDiffOffset !== undefined ? `, first differing byte at ${r.firstDiffOffset}` : ''}`);
-      // Playing COLO: the secondary is made the primary's copy (its rewriter's offsets reset), then compare flushes.
-      setTimeout(() => {
-        this.secondary.colo('checkpoint');
-        this.compare.commands['checkpoint-done']!.handler({});
-      }, DEMO_CHECKPOINT_MS);
-    });
-    this.primary.events.on((e) => {
-      if (e.name !== 'EPOCH_COMMITTED') return;
-      this.#epochsCommitted++;
-      const frames = Number(e.data.frames);
-      if (frames > 0) this.epochs.push({ epoch: Number(e.data.epoch), frames, atMs: Math.round(performance.now() - t0) });
-    });
     const world = new QemuProcess([...QEMU_NO_MACHINE, ...slirpWorldArgs(`${d}/world.sock`, `hostfwd=tcp:127.0.0.1:${fwd}-${GUEST_IP}:80`)]);
     this.#qemus.push(world);
     await world.waitForSockets([`${d}/world.sock`]);
@@ -189,10 +160,7 @@ export class GuestDemo {
     o.log('  booting the primary and the secondary (TCG)');
     const guests = [boot('primary', `${d}/p-guest.sock`), boot('secondary', `${d}/s-guest.sock`)];
     await Promise.all(guests.map((g) => g.until(() => g.output.includes('COLO-SERVING'), 'the guest serving', GUEST_DEMO_TIMEOUT_MS)));
-    const epochTimer = setInterval(() => {
-      const begun = this.primary.command('epoch-begin', {}) as { closed: number };
-      this.primary.command('epoch-commit', { epoch: begun.closed });
-    }, DEMO_EPOCH_MS);
+    this.controller.startEpochs();
     let download: { bytes: number; md5: string };
     let who: string;
     try {
@@ -200,20 +168,12 @@ export class GuestDemo {
       download = await get(fwd, `/data/${o.fileBytes}`);
       who = (await get(fwd, '/who')).text;
     } finally {
-      clearInterval(epochTimer);
+      this.controller.stop();
     }
     const expectedMd5 = createHash('md5').update(coloServeData(o.fileBytes)).digest('hex');
-    const c = this.compare.engine.counters;
-    const buf = this.primary.filters[0]!.report() as { released: number; holdTime: { p50Ms: number; p99Ms: number } };
     const rw = this.secondary.filters[2]!.report() as { seqRewritten: number; ackRewritten: number; tsRewritten: number; checkpoints: number };
     return {
-      seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
-      compared: { primary: c.primaryIn, secondary: c.secondaryIn },
-      released: { ...c.released },
-      checkpoints: { ...this.#checkpoints },
-      divergence: this.divergences[0] ?? null,
-      epochsCommitted: this.#epochsCommitted,
-      buffer: { released: buf.released, holdP50Ms: buf.holdTime.p50Ms, holdP99Ms: buf.holdTime.p99Ms },
+      ...this.controller.summary(),
       rewriter: { seqRewritten: rw.seqRewritten, ackRewritten: rw.ackRewritten, tsRewritten: rw.tsRewritten, checkpoints: rw.checkpoints },
       download: { bytes: download.bytes, md5: download.md5, expectedMd5 },
       who,
@@ -233,18 +193,17 @@ export class GuestDemo {
 }
 
 export function formatGuestSummary(s: GuestDemoSummary): string {
-  const released = Object.entries(s.released).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
-  const cps = Object.entries(s.checkpoints).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+  const l = commonLines(s);
   const d = s.divergence;
   return [
     `netrr demo --guests: ${s.complete ? 'done' : 'INCOMPLETE'} in ${s.seconds} s`,
-    `  compared      ${s.compared.primary} primary and ${s.compared.secondary} secondary frames`,
-    `  released      ${released}`,
-    `  checkpoints   ${cps}${d !== null ? `; the first: ${d.cause} on ${d.flow}${d.firstDiffOffset !== undefined ? `, first differing byte at ${d.firstDiffOffset}` : ''}` : ''}`,
+    l.compared,
+    l.released,
+    `${l.checkpoints}${d !== null ? `; the first: ${d.cause} on ${d.flow}${d.firstDiffOffset !== undefined ? `, first differing byte at ${d.firstDiffOffset}` : ''}` : ''}`,
     `  rewriter      ${s.rewriter.seqRewritten} secondary segments and ${s.rewriter.tsRewritten} timestamps shifted into the primary's space, ${s.rewriter.ackRewritten} ACKs toward it; ${s.rewriter.checkpoints} checkpoints`,
-    `  epochs        ${s.epochsCommitted} committed; ${s.buffer.released} frames released, hold time p50 ≤ ${s.buffer.holdP50Ms.toFixed(1)} ms, p99 ≤ ${s.buffer.holdP99Ms.toFixed(1)} ms`,
-    `  download      ${s.download.bytes} bytes, MD5 ${s.download.md5}${s.download.md5 === s.download.expectedMd5 ? ' (the file\'s)' : ` (the file's is ${s.download.expectedMd5})`}`,
-    `  /who          the client got ${JSON.stringify(s.who)}${s.who === 'primary\n' ? ': the primary\'s answer, the secondary\'s never left' : ''}`,
+    l.epochs,
+    `  download      ${s.download.bytes} bytes, MD5 ${s.download.md5}${s.download.md5 === s.download.expectedMd5 ? " (the file's)" : ` (the file's is ${s.download.expectedMd5})`}`,
+    `  /who          the client got ${JSON.stringify(s.who)}${s.who === 'primary\n' ? ": the primary's answer, the secondary's never left" : ''}`,
   ].join('\n');
 }
 

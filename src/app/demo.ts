@@ -15,21 +15,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetrrError } from '../errors.ts';
 import { compareConfig } from '../engine/colo-compare/compare-engine.ts';
-import type { DivergenceRecord } from '../engine/colo-compare/divergence-record.ts';
 import { type DemoFrame, type DemoTrafficOptions, replicaOutput } from '../engine/demo-traffic.ts';
 import { parseFilterList } from '../engine/filters/filter-spec.ts';
 import type { FrameEndpoint } from '../io/frame-endpoint.ts';
 import { createEndpoint } from '../io/open-endpoint.ts';
 import { Chain } from './chain.ts';
 import { CompareProxy } from './compare-proxy.ts';
+import { DEMO_EPOCH_MS, DemoController, type DemoCommonSummary, commonLines } from './demo-controller.ts';
 import { LiveServer } from './live/live-server.ts';
 
 /** How long the demo's traffic takes by default. */
 export const DEMO_DURATION_MS = 10_000;
-/** The controller commits an epoch this often (a checkpoint interval). */
-export const DEMO_EPOCH_MS = 100;
-/** How long the controller's "checkpoint" takes before it tells compare it is done. */
-export const DEMO_CHECKPOINT_MS = 50;
 /** The sources send in ticks of this length. */
 const TICK_MS = 10;
 
@@ -44,15 +40,8 @@ export interface DemoOptions {
   readonly log: (line: string) => void;
 }
 
-export interface DemoSummary {
-  readonly seconds: number;
+export interface DemoSummary extends DemoCommonSummary {
   readonly sent: { primary: number; secondary: number };
-  readonly compared: { primary: number; secondary: number };
-  readonly released: Record<string, number>;
-  readonly checkpoints: Record<string, number>;
-  readonly divergence: DivergenceRecord | null;
-  readonly epochsCommitted: number;
-  readonly buffer: { released: number; holdP50Ms: number; holdP99Ms: number };
   readonly world: { frames: number; bytes: number };
   /** Every primary frame reached the world, once, byte for byte (and nothing else). */
   readonly complete: boolean;
@@ -86,8 +75,7 @@ export class Demo {
   readonly compare: CompareProxy;
   readonly chain: Chain;
   readonly live: LiveServer;
-  readonly divergences: DivergenceRecord[] = [];
-  readonly epochs: { epoch: number; frames: number; atMs: number }[] = [];
+  readonly controller: DemoController;
   readonly #o: DemoOptions;
   readonly #dir: string;
   readonly #world: FrameEndpoint;
@@ -97,8 +85,6 @@ export class Demo {
   #worldFrames = 0;
   #worldBytes = 0;
   #worldWrong = 0;
-  readonly #checkpoints: Record<string, number> = {};
-  #epochsCommitted = 0;
 
   constructor(o: DemoOptions) {
     this.#o = o;
@@ -115,6 +101,7 @@ export class Demo {
     this.#world = createEndpoint(`unix:${d}/world.sock`, { name: 'world' });
     this.#feeds = ['primary', 'secondary'].map((n) => createEndpoint(`unix:${d}/${n}.sock`, { name: n }));
     for (const f of replicaOutput({ ...o.traffic, divergeSegment: -1 })) this.#expected.set(frameKey(f.frame), { frame: f.frame, seen: 0 });
+    this.controller = new DemoController(this.compare, this.chain, o.log);
     this.live = new LiveServer({
       host: o.host,
       port: o.port,
@@ -122,32 +109,15 @@ export class Demo {
         { name: 'compare', app: this.compare },
         { name: 'buffer', app: this.chain },
       ],
-      extra: () => ({ divergences: this.divergences, epochs: this.epochs.slice(-50), world: { frames: this.#worldFrames, bytes: this.#worldBytes } }),
+      extra: () => ({ ...this.controller.page(), world: { frames: this.#worldFrames, bytes: this.#worldBytes } }),
     });
   }
 
   /** Runs the scenario and returns its summary (the live page stays up for lingerMs after). */
   async run(): Promise<DemoSummary> {
     const o = this.#o;
-    const t0 = performance.now();
     const url = await this.live.start();
     o.log(`netrr demo: live page at ${url} (up while the demo runs)`);
-    this.compare.events.on((e) => {
-      if (e.name !== 'CHECKPOINT_REQUEST') return;
-      const r = e.data as unknown as DivergenceRecord;
-      if (r.attempt !== 1) return;
-      this.#checkpoints[r.cause] = (this.#checkpoints[r.cause] ?? 0) + 1;
-      this.divergences.push(r);
-      o.log(`  checkpoint requested: ${r.cause} on ${r.flow}${r.firstDiffOffset !== undefined ? `, first differing byte at ${r.firstDiffOffset}` : ''}`);
-      // The controller's checkpoint: the secondary is brought in line, then compare flushes what it held.
-      setTimeout(() => this.compare.commands['checkpoint-done']!.handler({}), DEMO_CHECKPOINT_MS);
-    });
-    this.chain.events.on((e) => {
-      if (e.name !== 'EPOCH_COMMITTED') return;
-      const frames = Number(e.data.frames);
-      this.#epochsCommitted++;
-      if (frames > 0) this.epochs.push({ epoch: Number(e.data.epoch), frames, atMs: Math.round(performance.now() - t0) });
-    });
     this.#world.onFrame = (f) => {
       const want = this.#expected.get(frameKey(f));
       if (want === undefined || want.seen++ > 0 || Buffer.compare(want.frame, f) !== 0) this.#worldWrong++;
@@ -165,7 +135,7 @@ export class Demo {
       new Source(this.#feeds[1]!, replicaOutput(o.traffic), o.durationMs),
     ];
     o.log(`  two replicas send ${this.#expected.size} frames each over ${(o.durationMs / 1000).toFixed(1)} s; the secondary diverges once`);
-    const epochTimer = setInterval(() => this.#commitEpoch(), DEMO_EPOCH_MS);
+    this.controller.startEpochs();
     try {
       await new Promise<void>((resolve) => {
         const t = setInterval(() => {
@@ -182,28 +152,15 @@ export class Demo {
         await new Promise((r) => setTimeout(r, DEMO_EPOCH_MS));
       }
     } finally {
-      clearInterval(epochTimer);
+      this.controller.stop();
     }
-    const c = this.compare.engine.counters;
-    const buf = (this.chain.filters[0]!.report() as { released: number; holdTime: { p50Ms: number; p99Ms: number } });
     const summary: DemoSummary = {
-      seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
+      ...this.controller.summary(),
       sent: { primary: sources[0]!.sent, secondary: sources[1]!.sent },
-      compared: { primary: c.primaryIn, secondary: c.secondaryIn },
-      released: { ...c.released },
-      checkpoints: { ...this.#checkpoints },
-      divergence: this.divergences[0] ?? null,
-      epochsCommitted: this.#epochsCommitted,
-      buffer: { released: buf.released, holdP50Ms: buf.holdTime.p50Ms, holdP99Ms: buf.holdTime.p99Ms },
       world: { frames: this.#worldFrames, bytes: this.#worldBytes },
       complete: this.#worldWrong === 0 && this.#worldFrames === this.#expected.size,
     };
     return summary;
-  }
-
-  #commitEpoch(): void {
-    const begun = this.chain.command('epoch-begin', {}) as { closed: number };
-    this.chain.command('epoch-commit', { epoch: begun.closed });
   }
 
   /** Keeps the page up for lingerMs, then closes everything. */
@@ -220,34 +177,21 @@ export class Demo {
 
 /** The end-of-run summary as the demo prints it. */
 export function formatSummary(s: DemoSummary): string {
-  const released = Object.entries(s.released).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
-  const cps = Object.entries(s.checkpoints).map(([k, n]) => `${n} ${k}`).join(', ') || 'none';
+  const l = commonLines(s);
   const d = s.divergence;
-  const lines = [
-    `netrr demo: ${s.complete ? 'done' : 'INCOMPLETE'} in ${s.seconds} s`,
-    `  compared      ${s.compared.primary} primary and ${s.compared.secondary} secondary frames`,
-    `  released      ${released}`,
-    `  checkpoints   ${cps}`,
-  ];
+  const lines = [`netrr demo: ${s.complete ? 'done' : 'INCOMPLETE'} in ${s.seconds} s`, l.compared, l.released, l.checkpoints];
   if (d !== null) {
     lines.push(`  divergence    ${d.cause} on ${d.flow}, first differing byte at offset ${d.firstDiffOffset ?? '?'}`);
     if (d.primary !== undefined && d.secondary !== undefined) {
       lines.push(`                primary   ${bytesLine(d.primary.context, d.secondary.context)}`, `                secondary ${bytesLine(d.secondary.context, d.primary.context)}`);
     }
   }
-  lines.push(
-    `  epochs        ${s.epochsCommitted} committed; ${s.buffer.released} frames released, hold time p50 ≤ ${ms(s.buffer.holdP50Ms)} ms, p99 ≤ ${ms(s.buffer.holdP99Ms)} ms`,
-    `  world         ${s.world.frames} frames, ${s.world.bytes} bytes: ${s.complete ? "every primary frame once, the primary's bytes" : 'NOT every primary frame exactly once'}`,
-  );
+  lines.push(l.epochs, `  world         ${s.world.frames} frames, ${s.world.bytes} bytes: ${s.complete ? "every primary frame once, the primary's bytes" : 'NOT every primary frame exactly once'}`);
   return lines.join('\n');
 }
 
 export function checkDemo(s: DemoSummary): void {
   if (!s.complete) throw new NetrrError('ERR_DEMO_INCOMPLETE', `the world got ${s.world.frames} frames, not every primary frame exactly once`);
-}
-
-function ms(v: number): string {
-  return v >= 10 ? v.toFixed(0) : v.toFixed(1);
 }
 
 /** Context bytes (hex) as spaced hex and text, the bytes that differ from `other` in brackets. */

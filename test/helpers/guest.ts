@@ -76,3 +76,19 @@ export async function replayIntoGuest(o: { log: string; sock: string; task: stri
   await waitFor(() => rp.child.exitCode !== null, 20_000, 'replay exit');
   return { serial, out: rp.out(), code: rp.child.exitCode };
 }
+
+/**
+ * replayIntoGuest, and once more with a fresh boot if the first replay did not
+ * end MATCHED, saying so (the first run's summary, divergence and console
+ * tail) through `say`. Replays of large transfers into a TCG guest on a loaded
+ * machine still diverge now and then (issue 11's closing note: two
+ * intermittent stalls seen in CI, one explained and fixed, the cause of the
+ * other not yet found); a second failure fails the test.
+ */
+export async function replayIntoGuestTwice(say: (line: string) => void, label: string, o: Parameters<typeof replayIntoGuest>[0]): Promise<Awaited<ReturnType<typeof replayIntoGuest>>> {
+  const first = await replayIntoGuest(o);
+  if (first.code === 0) return first;
+  const lines = first.out.split('\n').filter((l) => /divergence|DIVERGED|GUEST-DISCONNECTED/.test(l));
+  say(`INTERMITTENT: ${label} replay exited ${first.code} on the first boot; replaying into a second one. ${lines.join(' | ').slice(0, 3000)} | console: ${first.serial.split('\n').slice(-6).join(' / ')}`);
+  return replayIntoGuest({ ...o, sock: `${o.sock}.2` });
+}
