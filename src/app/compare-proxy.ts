@@ -261,12 +261,12 @@ export class CompareProxy implements App {
 
   #stopping: Promise<void> | null = null;
 
-  /** Stops once: later calls get the same promise. */
   /** SIGHUP: the divergence pcapng starts over at its path (the JSON report is opened per line already). */
   async reopen(): Promise<void> {
     await this.#pcap?.reopen();
   }
 
+  /** Stops once: later calls get the same promise. */
   stop(flushMs = SHUTDOWN_FLUSH_MS): Promise<void> {
     this.#stopping ??= this.#stop(flushMs);
     return this.#stopping;

@@ -354,6 +354,8 @@ export class Replayer implements App {
         // World segments whose TSval was raised so that none goes backwards (PAWS), summed over the flows.
         tsvalRaised: e.learned.reduce((n, m) => n + m.tsvalRaised, 0),
         ...(s.worldResent > 0 ? { worldResentRounds: { timeout: e.retransmit.stats.timeouts, dupAcks: e.retransmit.stats.fast } } : {}),
+        // Unacknowledged segments no longer kept for sending again (past the per-flow or byte bound).
+        ...(e.retransmit.stats.forgotten > 0 ? { worldResendForgotten: e.retransmit.stats.forgotten } : {}),
         windowHeldNow: e.windowHeld,
         peakLogBytesHeld: this.peakHeldBytes,
         seconds: Number(secs.toFixed(3)),

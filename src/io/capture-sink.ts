@@ -121,6 +121,7 @@ export class CaptureSink {
       captured: this.captured,
       droppedOverflow: this.droppedOverflow,
       droppedWriteError: this.droppedWriteError,
+      reopened: this.reopened,
       error: this.error?.message ?? null,
     };
   }
