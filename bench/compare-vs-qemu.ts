@@ -1,41 +1,41 @@
-// Compare-proxy throughput, QEMU 7.2 colo-compare vs `netrr compare`, same
-// driver, same run: identical UDP streams into primary_in and secondary_in
-// over unix chardevs, released output counted on outdev, at most WINDOW
-// frames unreleased. The "sink" row is the driver's own ceiling: the same
-// driver writing to a process that only forwards primary to outdev, no compare.
-// The driver is bench/native/compare-driver.c (built here with cc; its
-// ceiling is 2.9 M pps at 64 B), or with NETRR_BENCH_DRIVER=js the Node
-// driver below (ceiling under 1 M pps, too low to show 5x QEMU).
+// Compare-proxy throughput and latency, QEMU 7.2 colo-compare against
+// `netrr compare --mode qemu`, the same C load driver for both in one run
+// (bench/native/compare-driver.c, built here with cc): identical frames into
+// primary_in and secondary_in over unix chardevs, released output counted on
+// outdev, at most `window` frames unreleased. Rows: UDP datagrams (the same
+// ones over and over) and TCP streams (each flow's sequence numbers advance).
+// Columns:
+// - driver ceiling: the driver against a C process that copies primary to
+//   outdev, no compare;
+// - floor: netrr's own pass-through relay between the same sockets: the same
+//   `netrr compare` process after a `failover` command (both inputs read and
+//   decoded, every primary straight to outdev, secondaries counted and
+//   dropped), so what netrr's I/O path costs without the compare;
+// - QEMU and netrr, and netrr as a share of the floor.
+// Every implementation gets the same untimed warm-up first (a proxy runs for
+// days; the first hundred thousand frames also pay for V8's compilation).
+// Then latency at a light load: one pair at a time, primary written first,
+// p50 and p99 from its write to its release.
 // Run: node dist/bench/compare-vs-qemu.js [--quick]
+// NETRR_BENCH_ONLY=text keeps the rows whose name contains text;
+// NETRR_BENCH_KINDS=sink,floor,qemu,netrr the columns; NETRR_BENCH_NODE_ARGS
+// (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the netrr proxy under load.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
-import { FrameDecoder, encodeRecord } from '../src/codec/qemu-framing.ts';
-import { buildFrame } from '../test/helpers/build-packet.ts';
 import { fmtRate, median, row } from './bench-util.ts';
 
 const NETRR_BIN = new URL('../../bin/netrr.js', import.meta.url).pathname;
 const DRIVER_SRC = new URL('../../bench/native/compare-driver.c', import.meta.url).pathname;
-const DRIVER_BIN = new URL('./native/compare-driver', import.meta.url).pathname;
+const DRIVER = new URL('./native/compare-driver', import.meta.url).pathname;
 
-/** Builds the C driver (once per source change); null when there is no C compiler or NETRR_BENCH_DRIVER=js. */
-function cDriver(): string | null {
-  if (process.env.NETRR_BENCH_DRIVER === 'js') return null;
-  try {
-    if (!existsSync(DRIVER_BIN) || statSync(DRIVER_BIN).mtimeMs < statSync(DRIVER_SRC).mtimeMs) {
-      mkdirSync(new URL('./native/', import.meta.url).pathname, { recursive: true });
-      execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', DRIVER_BIN, DRIVER_SRC], { stdio: 'inherit' });
-    }
-    return DRIVER_BIN;
-  } catch {
-    console.log('# no C compiler: using the Node driver (NETRR_BENCH_DRIVER=js)');
-    return null;
-  }
+if (!existsSync(DRIVER) || statSync(DRIVER).mtimeMs < statSync(DRIVER_SRC).mtimeMs) {
+  mkdirSync(new URL('./native/', import.meta.url).pathname, { recursive: true });
+  execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-o', DRIVER, DRIVER_SRC], { stdio: 'inherit' });
 }
-const DRIVER = cDriver();
+
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
 /** Above the deep-queue depth, so neither side drops (QEMU's default 1024 would). */
@@ -43,8 +43,11 @@ const MAX_QUEUE = 8192;
 /** Unreleased frames the driver allows in flight (the reference measurement used 256). */
 const WINDOW = Number(process.env.NETRR_BENCH_WINDOW ?? 256);
 
+type Kind = 'sink' | 'floor' | 'qemu' | 'netrr';
+
 interface Case {
   name: string;
+  proto: 'udp' | 'tcp';
   size: number;
   flows: number;
   frames: number;
@@ -53,21 +56,19 @@ interface Case {
   window: number;
 }
 
+const scale = quick ? 0.25 : 1;
+const allCases: Case[] = ([
+  { name: 'UDP 64 B, 1 flow', proto: 'udp' as const, size: 64, flows: 1, frames: 400_000, lag: 0, window: WINDOW },
+  { name: 'UDP 64 B, 1000 flows', proto: 'udp', size: 64, flows: 1000, frames: 400_000, lag: 0, window: WINDOW },
+  { name: 'UDP 1514 B, 1 flow', proto: 'udp', size: 1514, flows: 1, frames: 200_000, lag: 0, window: WINDOW },
+  { name: 'UDP 1514 B, 1000 flows', proto: 'udp', size: 1514, flows: 1000, frames: 200_000, lag: 0, window: WINDOW },
+  { name: 'UDP 64 B, deep queue (4000)', proto: 'udp', size: 64, flows: 1, frames: 200_000, lag: 4000, window: 4256 },
+  { name: 'TCP 1460 B segments, 1 flow', proto: 'tcp', size: 1514, flows: 1, frames: 200_000, lag: 0, window: WINDOW },
+  { name: 'TCP 1460 B segments, 100 flows', proto: 'tcp', size: 1514, flows: 100, frames: 200_000, lag: 0, window: WINDOW },
+] satisfies Case[]).map((c) => ({ ...c, frames: Math.round(c.frames * scale) }));
 const ONLY = process.env.NETRR_BENCH_ONLY;
-const KINDS = (process.env.NETRR_BENCH_KINDS ?? 'sink,qemu,netrr').split(',') as ('sink' | 'qemu' | 'netrr')[];
-const allCases: Case[] = [
-  { name: '64 B, 1 flow', size: 64, flows: 1, frames: quick ? 50_000 : 200_000, lag: 0, window: WINDOW },
-  { name: '64 B, 1000 flows', size: 64, flows: 1000, frames: quick ? 50_000 : 200_000, lag: 0, window: 256 },
-  { name: '1514 B, 1 flow', size: 1514, flows: 1, frames: quick ? 20_000 : 100_000, lag: 0, window: WINDOW },
-  { name: '1514 B, 1000 flows', size: 1514, flows: 1000, frames: quick ? 20_000 : 100_000, lag: 0, window: 256 },
-  { name: '64 B, deep queue (4000 in flight)', size: 64, flows: 1, frames: quick ? 20_000 : 60_000, lag: 4000, window: 4256 },
-];
 const cases = ONLY === undefined ? allCases : allCases.filter((c) => c.name.includes(ONLY));
-
-function framesFor(c: Case): Uint8Array[] {
-  // UDP payload sized so that the Ethernet frame is c.size bytes (14 + 20 + 8 = 42 bytes of headers).
-  return Array.from({ length: c.flows }, (_, i) => buildFrame({ proto: 'udp', srcPort: 20000 + i, payload: new Uint8Array(c.size - 42).fill(i & 0xff) }));
-}
+const KINDS = (process.env.NETRR_BENCH_KINDS ?? 'sink,floor,qemu,netrr').split(',') as Kind[];
 
 async function waitPath(paths: string[], child: ChildProcess): Promise<void> {
   const t0 = Date.now();
@@ -78,166 +79,106 @@ async function waitPath(paths: string[], child: ChildProcess): Promise<void> {
   }
 }
 
-async function startImpl(kind: 'qemu' | 'netrr' | 'sink', dir: string): Promise<ChildProcess> {
+async function startImpl(kind: Kind, dir: string): Promise<ChildProcess> {
   let child: ChildProcess;
+  const proxies = kind !== 'sink';
   if (kind === 'qemu') {
     const a = ['-machine', 'none', '-nodefaults', '-nographic', '-display', 'none', '-object', 'iothread,id=iot1'];
     for (const n of ['pri', 'sec', 'out']) a.push('-chardev', `socket,id=${n},path=${dir}/${n}.sock,server=on,wait=off`);
     a.push('-object', `colo-compare,id=c0,primary_in=pri,secondary_in=sec,outdev=out,iothread=iot1,max_queue_size=${MAX_QUEUE}`);
     child = spawn('qemu-system-x86_64', a, { stdio: 'ignore' });
-  } else if (kind === 'netrr') {
-    // NETRR_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the proxy under load.
-    const nodeArgs = (process.env.NETRR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    child = spawn(process.execPath, [...nodeArgs, NETRR_BIN, 'compare', '--mode', 'qemu', '--max-queue-size', String(MAX_QUEUE), '--primary-in', `unix:${dir}/pri.sock,server=on`, '--secondary-in', `unix:${dir}/sec.sock,server=on`, '--outdev', `unix:${dir}/out.sock,server=on`], { stdio: 'ignore' });
-  } else if (DRIVER !== null) {
-    // The ceiling: a process that copies pri → out with no compare.
-    child = spawn(DRIVER, ['sink', `${dir}/pri.sock`, `${dir}/out.sock`], { stdio: 'ignore' });
+  } else if (kind === 'netrr' || kind === 'floor') {
+    const nodeArgs = kind === 'netrr' ? (process.env.NETRR_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '') : [];
+    const control = kind === 'floor' ? ['--control', `unix:${dir}/ctl.sock`] : [];
+    child = spawn(process.execPath, [...nodeArgs, NETRR_BIN, 'compare', '--mode', 'qemu', '--max-queue-size', String(MAX_QUEUE), '--primary-in', `unix:${dir}/pri.sock,server=on`, '--secondary-in', `unix:${dir}/sec.sock,server=on`, '--outdev', `unix:${dir}/out.sock,server=on`, ...control], { stdio: 'ignore' });
   } else {
-    // The ceiling: a process that bridges pri → out with no compare (and discards sec).
-    child = spawn(process.execPath, [NETRR_BIN, 'bridge', '--a', `unix:${dir}/pri.sock,server=on`, '--b', `unix:${dir}/out.sock,server=on`], { stdio: 'ignore' });
+    child = spawn(DRIVER, ['sink', `${dir}/pri.sock`, `${dir}/out.sock`], { stdio: 'ignore' });
   }
-  await waitPath(kind === 'sink' ? [`${dir}/pri.sock`, `${dir}/out.sock`] : [`${dir}/pri.sock`, `${dir}/sec.sock`, `${dir}/out.sock`], child);
+  await waitPath(proxies ? [`${dir}/pri.sock`, `${dir}/sec.sock`, `${dir}/out.sock`] : [`${dir}/pri.sock`, `${dir}/out.sock`], child);
+  if (kind === 'floor') {
+    await waitPath([`${dir}/ctl.sock`], child);
+    const r = spawnSync(process.execPath, [NETRR_BIN, 'ctl', `unix:${dir}/ctl.sock`, 'failover'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`floor: failover: ${r.stderr}`);
+  }
   return child;
 }
 
-/** Records per write: the driver pre-encodes them so that its own cost stays small. */
-const RECORDS_PER_WRITE = 32;
-
-function connect(path: string): Promise<net.Socket> {
+/** Runs the driver with `args` against a started implementation; returns its output line's numbers by key. */
+function runDriver(args: string[], what: string): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ path });
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
-}
-
-/** Pre-encodes RECORDS_PER_WRITE records starting at frame index i (cycling through frames). */
-function chunkAt(frames: Uint8Array[], i: number): Buffer {
-  const parts: Uint8Array[] = [];
-  for (let k = 0; k < RECORDS_PER_WRITE; k++) parts.push(encodeRecord(frames[(i + k) % frames.length]!));
-  return Buffer.concat(parts);
-}
-
-/** The C driver against a started implementation: prints "pps N". */
-function driveC(driver: string, kind: 'qemu' | 'netrr' | 'sink', c: Case, dir: string): Promise<number> {
-  const args = ['drive', `${dir}/pri.sock`, kind === 'sink' ? '-' : `${dir}/sec.sock`, `${dir}/out.sock`, String(c.size), String(c.flows), String(c.frames), String(c.window), String(c.lag)];
-  return new Promise((resolve, reject) => {
-    const d = spawn(driver, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = spawn(DRIVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     d.stdout.on('data', (b: Buffer) => (out += b.toString()));
     d.stderr.on('data', (b: Buffer) => (out += b.toString()));
     d.on('exit', (code) => {
-      const m = /pps (\d+)/.exec(out);
-      if (code === 0 && m !== null) resolve(Number(m[1]));
-      else reject(new Error(`${kind} ${c.name}: driver: ${out.trim()}`));
+      const fields: Record<string, number> = {};
+      for (const m of out.matchAll(/(\w+) ([\d.]+)/g)) fields[m[1]!] = Number(m[2]);
+      if (code === 0 && Object.keys(fields).length > 0) resolve(fields);
+      else reject(new Error(`${what}: driver: ${out.trim()}`));
     });
   });
 }
 
-async function drive(kind: 'qemu' | 'netrr' | 'sink', c: Case, frames: Uint8Array[]): Promise<number> {
+async function withImpl<T>(kind: Kind, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'nb-'));
   const child = await startImpl(kind, dir);
-  if (DRIVER !== null) {
-    try {
-      return await driveC(DRIVER, kind, c, dir);
-    } finally {
-      child.kill(kind === 'netrr' ? 'SIGTERM' : 'SIGKILL');
-      await new Promise((r) => setTimeout(r, kind === 'netrr' ? 300 : 0));
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  const socks: net.Socket[] = [];
   try {
-    const out = await connect(`${dir}/out.sock`);
-    socks.push(out);
-    const pri = await connect(`${dir}/pri.sock`);
-    socks.push(pri);
-    const sec = kind === 'sink' ? null : await connect(`${dir}/sec.sock`);
-    if (sec !== null) socks.push(sec);
-    let released = 0;
-    let wake: (() => void) | null = null;
-    const dec = new FrameDecoder({ vnetHdr: false }, () => released++);
-    out.on('data', (chunk: Buffer) => {
-      dec.push(chunk);
-      if (wake !== null) {
-        const w = wake;
-        wake = null;
-        w();
-      }
-    });
-    // One pre-encoded chunk per frame-array phase (1 flow: all chunks equal; 1000 flows: 1000/32 phases).
-    const phases = Math.max(1, Math.ceil(frames.length / RECORDS_PER_WRITE));
-    const chunks = Array.from({ length: phases }, (_, i) => chunkAt(frames, i * RECORDS_PER_WRITE));
-    const probe = encodeRecord(frames[0]!);
-    // Our connect() may precede the peer's accept: probe until one pair comes out.
-    for (let i = 0; i < 100 && released === 0; i++) {
-      pri.write(probe);
-      sec?.write(probe);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (released === 0) throw new Error(`${kind}: nothing released`);
-    await new Promise((r) => setTimeout(r, 100));
-    released = 0;
-    const total = Math.ceil(c.frames / RECORDS_PER_WRITE) * RECORDS_PER_WRITE;
-    let sentP = 0;
-    let sentS = 0;
-    let phaseP = 0;
-    let phaseS = 0;
-    const t0 = process.hrtime.bigint();
-    let lastProgress = Date.now();
-    let lastReleased = 0;
-    while (released < total) {
-      while (sentP < total && sentP - released + RECORDS_PER_WRITE <= c.window) {
-        pri.write(chunks[phaseP++ % phases]!);
-        sentP += RECORDS_PER_WRITE;
-        if (sec !== null && sentP - sentS > c.lag) {
-          sec.write(chunks[phaseS++ % phases]!);
-          sentS += RECORDS_PER_WRITE;
-        }
-      }
-      // The secondary catches up once the primary is done.
-      while (sec !== null && sentP >= total && sentS < total) {
-        sec.write(chunks[phaseS++ % phases]!);
-        sentS += RECORDS_PER_WRITE;
-      }
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(() => {
-          if (wake === r) {
-            wake = null;
-            r();
-          }
-        }, 20);
-      });
-      if (released !== lastReleased) {
-        lastReleased = released;
-        lastProgress = Date.now();
-      } else if (Date.now() - lastProgress > 5000) {
-        throw new Error(`${kind} ${c.name}: stalled at ${released}/${total} released (${sentP} sent)`);
-      }
-    }
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    return total / secs;
+    return await fn(dir);
   } finally {
-    for (const s of socks) s.destroy();
-    child.kill(kind === 'netrr' ? 'SIGTERM' : 'SIGKILL');
-    await new Promise((r) => setTimeout(r, kind === 'netrr' ? 300 : 0));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(kind === 'netrr' || kind === 'floor' ? 'SIGTERM' : 'SIGKILL');
+    await exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-console.log(`# compare proxy: identical UDP into primary/secondary, released frames counted; unix chardevs; ${DRIVER !== null ? 'C' : 'Node'} driver; median of ${ROUNDS}`);
-console.log(row(['case', 'driver ceiling', 'QEMU 7.2 pps', 'netrr pps', 'netrr/QEMU', 'netrr MB/s']));
+function throughput(kind: Kind, c: Case): Promise<number> {
+  return withImpl(kind, async (dir) => {
+    const sec = kind === 'sink' ? '-' : `${dir}/sec.sock`;
+    const warmup = c.frames;
+    const args = ['drive', `${dir}/pri.sock`, sec, `${dir}/out.sock`, String(c.size), String(c.flows), String(c.frames), String(c.window), String(c.lag), c.proto, String(warmup)];
+    return (await runDriver(args, `${kind} ${c.name}`)).pps!;
+  });
+}
+
+function latency(kind: 'qemu' | 'netrr', size: number): Promise<Record<string, number>> {
+  return withImpl(kind, (dir) => runDriver(['latency', `${dir}/pri.sock`, `${dir}/sec.sock`, `${dir}/out.sock`, String(size), quick ? '500' : '2000', '200'], `${kind} latency`));
+}
+
+console.log(`# compare proxy: identical frames into primary/secondary, released frames counted; unix chardevs; C driver; ≤ ${WINDOW} unreleased; warm-up = as many frames as timed; median of ${ROUNDS}`);
+console.log(row(['case', 'driver ceiling', 'netrr floor', 'QEMU 7.2 pps', 'netrr pps', 'netrr/QEMU', 'netrr/floor']));
 for (const c of cases) {
-  const frames = framesFor(c);
-  const res: Record<string, number> = {};
+  const res: Partial<Record<Kind, number>> = {};
   for (const kind of KINDS) {
     const xs: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) xs.push(await drive(kind, c, frames));
+    for (let i = 0; i < ROUNDS; i++) xs.push(await throughput(kind, c));
     res[kind] = median(xs);
   }
-  // NETRR_BENCH_KINDS may leave some out: show them as '-'.
-  const f = (k: string): string => (res[k] === undefined ? '-' : fmtRate(res[k]));
-  const ratio = res.netrr !== undefined && res.qemu !== undefined ? `${(res.netrr / res.qemu).toFixed(1)}x` : '-';
-  console.log(row([c.name, f('sink'), f('qemu'), f('netrr'), ratio, res.netrr === undefined ? '-' : ((res.netrr * c.size) / 1e6).toFixed(0)]));
+  const f = (k: Kind): string => (res[k] === undefined ? '-' : fmtRate(res[k]));
+  const ratio = (a: Kind, b: Kind, pct: boolean): string => {
+    const x = res[a];
+    const y = res[b];
+    if (x === undefined || y === undefined) return '-';
+    return pct ? `${((100 * x) / y).toFixed(0)} %` : `${(x / y).toFixed(1)}x`;
+  };
+  console.log(row([c.name, f('sink'), f('floor'), f('qemu'), f('netrr'), ratio('netrr', 'qemu', false), ratio('netrr', 'floor', true)]));
+}
+
+if (ONLY === undefined || 'latency'.includes(ONLY)) {
+  console.log('# compare-path latency at a light load: one UDP pair every 200 µs, primary written first; µs from its write to its release; median of the rounds');
+  console.log(row(['frame', 'QEMU p50', 'QEMU p99', 'netrr p50', 'netrr p99']));
+  for (const size of [64, 1514]) {
+    const cells: string[] = [];
+    for (const kind of ['qemu', 'netrr'] as const) {
+      const p50: number[] = [];
+      const p99: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const r = await latency(kind, size);
+        p50.push(r.p50!);
+        p99.push(r.p99!);
+      }
+      cells.push(median(p50).toFixed(1), median(p99).toFixed(1));
+    }
+    console.log(row([`${size} B`, ...cells]));
+  }
 }

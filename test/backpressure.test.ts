@@ -157,7 +157,7 @@ test('compare: a checkpoint flush of 100 000 held primaries (144 MB, 17x the wri
   await waitFor(() => reader.frames.length === N, 30_000, `all ${N} flushed frames arrive`);
   assert.ok(reader.frames.every((f, i) => indexOf(f) === i), 'in arrival order, each once');
   const c = proxy.engine.counters;
-  assert.equal(c.released.flushed, N);
+  assert.equal(c.primary.flushed, N);
   assert.equal(proxy.out.counters.txDrops.backpressure, 0);
   assert.equal(proxy.outPort.counters.dropped.backlogFull, 0);
   assert.ok(proxy.outPort.counters.backlogPeakBytes > STREAM_HARD_LIMIT_BYTES, 'the port held what the socket could not take');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import fc from 'fast-check';
-import { i32le, u16, u16be, u16le, u32, u32be, u32le, u64be, u64beNumber, u64le, u64leNumber, w16be, w16le, w32be, w32le, w64le, w64leNumber } from '../src/codec/bytes.ts';
+import { NATIVE_EQUAL_MIN_BYTES, firstDifference, i32le, rangesEqual, u16, u16be, u16le, u32, u32be, u32le, u64be, u64beNumber, u64le, u64leNumber, w16be, w16le, w32be, w32le, w64le, w64leNumber } from '../src/codec/bytes.ts';
 import { NetrrError } from '../src/errors.ts';
 
 test('reads agree with DataView in both byte orders', () => {
@@ -51,4 +51,37 @@ test('64-bit reads as numbers refuse values that would round', () => {
   assert.throws(() => u64beNumber(be, 0), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_VALUE_RANGE');
   assert.throws(() => w64leNumber(b, 0, 2 ** 53), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_VALUE_RANGE');
   assert.throws(() => w64leNumber(b, 0, -1), (e: unknown) => e instanceof NetrrError && e.code === 'ERR_VALUE_RANGE');
+});
+
+test('rangesEqual and firstDifference agree with a plain comparison, on both sides of the native threshold', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(199), fc.nat(199), fc.nat(120), fc.option(fc.nat(199)), (base, ao, bo, len, flip) => {
+      const a = Uint8Array.from(base);
+      const b = new Uint8Array(base.length + 40);
+      b.set(base, 0);
+      b.set(base, Math.min(40, b.length - base.length));
+      if (flip !== null && flip < b.length) b[flip] = (b[flip]! + 1) & 0xff;
+      const inRange = ao + len <= a.length && bo + len <= b.length;
+      let expect = inRange;
+      let diff = -1;
+      if (inRange) {
+        for (let i = 0; i < len; i++) {
+          if (a[ao + i] !== b[bo + i]) {
+            expect = false;
+            diff = i;
+            break;
+          }
+        }
+      }
+      assert.equal(rangesEqual(a, ao, b, bo, len), expect);
+      if (inRange) assert.equal(firstDifference(a, ao, ao + len, b, bo, bo + len), diff < 0 ? len : diff);
+    }),
+  );
+  const big = new Uint8Array(NATIVE_EQUAL_MIN_BYTES * 4).fill(9);
+  const other = Uint8Array.from(big);
+  assert.ok(rangesEqual(big, 0, other, 0, big.length));
+  other[big.length - 1] = 0;
+  assert.ok(!rangesEqual(big, 0, other, 0, big.length));
+  assert.equal(firstDifference(big, 0, big.length, other, 0, other.length), big.length - 1);
+  assert.ok(!rangesEqual(big, 1, other, 0, big.length), 'a range past the end is not equal');
 });

@@ -84,7 +84,9 @@ async function flood(policy: 'drop-tail' | 'checkpoint' | 'backpressure', limitF
     try {
       await waitFor(() => ends > 0 || g.child.exitCode !== null, 120_000, 'an end marker through the chain');
     } catch (e) {
-      throw new Error(`${(e as Error).message}: ${got.length} datagrams at the network; ${JSON.stringify(await ctl.execute('query-counters'))}; guest: ${g.serial()}`);
+      // The endpoints' state too (paused, read path, holds): a stall is either netrr not reading or the guest not sending.
+      const st = (await ctl.execute('query-status')) as { endpoints: unknown[] };
+      throw new Error(`${(e as Error).message}: ${got.length} datagrams at the network; ${JSON.stringify(await ctl.execute('query-counters'))}; endpoints ${JSON.stringify(st.endpoints)}; guest: ${g.serial()}`);
     }
     console.log(`${policy}: ${Date.now() - t0} ms from boot to the end marker`);
     g.child.kill('SIGKILL');

@@ -78,11 +78,11 @@ test('netrr compare (extended): divergence → event, JSON report, pcapng report
     const lone = buildFrame({ proto: 'udp', payload: 'after failover' });
     x.eps.pri.send(lone, 0);
     await waitFor(() => x.out.length === 4, 5000, 'passthrough after failover');
-    const st = (await x.ctl.execute('query-status')) as { counters: { primaryIn: number; released: Record<string, number>; checkpointRequests: number }; failedOver: boolean; reportsWritten: number };
-    assert.equal(st.counters.primaryIn, 4);
-    assert.equal(st.counters.released.matched, 2);
-    assert.equal(st.counters.released.flushed, 1);
-    assert.equal(st.counters.released.failover, 1);
+    const st = (await x.ctl.execute('query-status')) as { counters: { primary: Record<string, number>; checkpointRequests: number }; failedOver: boolean; reportsWritten: number };
+    assert.equal(st.counters.primary.in, 4);
+    assert.equal(st.counters.primary.matched, 2);
+    assert.equal(st.counters.primary.flushed, 1);
+    assert.equal(st.counters.primary.failover, 1);
     assert.equal(st.counters.checkpointRequests, 1);
     assert.ok(st.failedOver);
     assert.equal(st.reportsWritten, 1);

@@ -157,9 +157,9 @@ test('netrr run: a compare and a buffer chain in one process; commands by instan
     await waitFor(() => atWorld === N, 10_000, 'released to the world');
     const insts = (await ctl.execute('query-instances')) as { name: string; kind: string }[];
     assert.deepEqual(insts, [{ name: 'colo0', kind: 'compare' }, { name: 'buf0', kind: 'chain' }]);
-    const st = (await ctl.execute('query-status', { instance: 'colo0' })) as { name: string; counters: { primaryIn: number } };
+    const st = (await ctl.execute('query-status', { instance: 'colo0' })) as { name: string; counters: { primary: { in: number } } };
     assert.equal(st.name, 'colo0');
-    assert.equal(st.counters.primaryIn, N);
+    assert.equal(st.counters.primary.in, N);
     const all = (await ctl.execute('query-counters')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(all), ['colo0', 'buf0']);
     const events = (await ctl.execute('query-events', { instance: 'buf0' })) as { instance: string; event: string }[];
@@ -195,7 +195,7 @@ test('netrr run: a compare and a buffer chain in one process; commands by instan
     assert.equal(code, 0, proc.out());
     const stopped = logLines().filter((l) => l.msg === 'stopped');
     assert.deepEqual(stopped.map((l) => l.instance), ['colo0', 'buf0']);
-    assert.equal((stopped[0]!.counters as { primaryIn: number }).primaryIn, N);
+    assert.equal((stopped[0]!.counters as { primary: { in: number } }).primary.in, N);
     assert.ok(stopped.every((l) => l.name === 'netrr run' && typeof l.time === 'string' && l.level === 30));
   } finally {
     ctl?.close();

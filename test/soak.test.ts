@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
 import { ControlClient } from '../src/control/control-client.ts';
 import type { CounterTree } from '../src/engine/counter-tree.ts';
+import { LEAVE_REASONS } from '../src/engine/colo-compare/compare-counters.ts';
 import type { FrameEndpoint } from '../src/io/frame-endpoint.ts';
 import { createEndpoint } from '../src/io/open-endpoint.ts';
 import { buildFrame } from './helpers/build-packet.ts';
@@ -26,6 +27,7 @@ after(() => tmp.cleanup());
 
 type Tree = CounterTree & Record<string, any>;
 const sum = (t: Record<string, number>): number => Object.values(t).reduce((a, b) => a + b, 0);
+const left = (t: Record<string, number>): number => LEAVE_REASONS.reduce((n, r) => n + (t[r] ?? 0), 0);
 
 /** A client endpoint that can be dropped and dialled again. */
 class Peer {
@@ -181,14 +183,14 @@ test(`soak: netrr run under mixed load for ${SOAK_MS / 1000} s with peers bounci
     const third = rss.filter(([ms]) => ms >= SOAK_MS / 3);
     const growth = third.at(-1)![1] - third[0]![1];
     const secondHalf = rss.filter(([ms]) => ms >= SOAK_MS / 2);
-    t.diagnostic(`${n} frames offered to each input; ${peers.reduce((x, p) => x + p.reconnects, 0)} reconnects; ${polls} control polls, ${scrapes} scrapes; compare released ${sum(c.released)}, checkpoints ${c.checkpointRequests}; buffer epochs ${ch.filters.b.epochsCommitted}; bridge ${br.a.rxFrames} frames`);
+    t.diagnostic(`${n} frames offered to each input; ${peers.reduce((x, p) => x + p.reconnects, 0)} reconnects; ${polls} control polls, ${scrapes} scrapes; compare released ${left(c.primary)}, checkpoints ${c.checkpointRequests}; buffer epochs ${ch.filters.b.epochsCommitted}; bridge ${br.a.rxFrames} frames`);
     t.diagnostic(`daemon RSS: ${rss[0]![1].toFixed(1)} MB at 1 s, ${third[0]![1].toFixed(1)} → ${third.at(-1)![1].toFixed(1)} MB over the last two thirds; slope over the second half ${slopePerMinute(secondHalf).toFixed(2)} MB/min`);
     // Compare: every primary released, dropped with a reason or still queued; every release through outdev's port and endpoint.
     const eps = c.endpoints;
-    assert.equal(eps['primary-in'].rxFrames, c.primaryIn);
-    assert.equal(c.primaryIn, sum(c.released) + c.primaryQueueFull + c.primaryMemory + c.queued.primary, 'compare: primaries');
-    assert.equal(c.secondaryIn, sum(c.secondary) + c.queued.secondary, 'compare: secondaries');
-    assert.equal(sum(c.released), c.outPort.sent + c.outPort.backlogFrames + sum(c.outPort.dropped), 'compare: released → outdev port');
+    assert.equal(eps['primary-in'].rxFrames, c.primary.in);
+    assert.equal(c.primary.in, left(c.primary) + c.primary.queueFull + c.primary.memory + c.primary.badFragment + c.queued.primary, 'compare: primaries');
+    assert.equal(c.secondary.in, left(c.secondary) + c.secondary.queueFull + c.secondary.memory + c.secondary.badFragment + c.queued.secondary, 'compare: secondaries');
+    assert.equal(left(c.primary), c.outPort.sent + c.outPort.backlogFrames + sum(c.outPort.dropped), 'compare: released → outdev port');
     assert.equal(c.outPort.sent, eps.outdev.txFrames + eps.outdev.txQueuedFrames + sum(eps.outdev.txDrops), 'compare: port → outdev');
     // The buffer chain: what compare's outdev delivered was enqueued, then released, dropped or held; what it released went to the world's port.
     const buf = ch.filters.b;
@@ -200,7 +202,7 @@ test(`soak: netrr run under mixed load for ${SOAK_MS / 1000} s with peers bounci
     // The bridge (README, Frame accounting).
     assert.equal(br.a.rxFrames, br.b.port.sent + br.b.port.backlogFrames + sum(br.b.port.dropped), 'bridge: a → port(b)');
     assert.equal(br.b.port.sent, br.b.txFrames + br.b.txQueuedFrames + sum(br.b.txDrops), 'bridge: port(b) → b');
-    assert.ok(c.primaryIn > 10_000 && br.a.rxFrames > 10_000, 'load went through');
+    assert.ok(c.primary.in > 10_000 && br.a.rxFrames > 10_000, 'load went through');
     assert.ok(polls > 50 && scrapes > 50, `the control socket and /metrics answered all along (${polls}, ${scrapes})`);
     assert.ok(growth < RSS_GROWTH_BOUND_MB, `RSS grew ${growth.toFixed(1)} MB over the last two thirds`);
     assert.deepEqual(((await ctl.execute('query-instances')) as unknown[]).length, 3);

@@ -2,12 +2,18 @@
 // stays far above what it measures (the Node driver's ceiling was below 1 M
 // pps at 64 B, under the 5x-QEMU mark it had to show).
 //
-// drive PRI SEC|- OUT FRAME_BYTES FLOWS FRAMES WINDOW LAG
+// drive PRI SEC|- OUT FRAME_BYTES FLOWS FRAMES WINDOW LAG [udp|tcp [WARMUP]]
 //   Connects OUT, PRI and SEC (unix sockets; SEC "-" for none), sends FRAMES
-//   identical UDP frames in QEMU framing to PRI and SEC (FLOWS source ports,
+//   identical frames in QEMU framing to PRI and SEC (FLOWS source ports,
 //   32 records per write, SEC trailing PRI by LAG frames), keeps at most
 //   WINDOW frames unreleased, counts the records coming out of OUT, and
-//   prints "pps N" for the timed part.
+//   prints "pps N" for the timed part. udp (default): the same datagrams over
+//   and over; tcp: each flow a stream of segments whose sequence numbers
+//   advance by the payload length. WARMUP frames go first, untimed.
+// latency PRI SEC OUT FRAME_BYTES COUNT GAP_US
+//   One UDP pair at a time (primary written first, then secondary), 2000
+//   untimed, then COUNT timed, GAP_US apart; prints "p50 N p99 N" in microseconds from the
+//   primary's write to its release read from OUT.
 // sink PRI OUT
 //   The ceiling: listens on PRI and OUT and copies bytes PRI -> OUT, no compare.
 #define _GNU_SOURCE
@@ -97,6 +103,29 @@ static void build_frame(uint8_t *f, int size, int sport, int fill) {
   memset(udp + 8, fill, (size_t)(ulen - 8));
 }
 
+// One Ethernet/IPv4/TCP segment of `size` bytes (ACK|PSH) from source port `sport`; seq set by set_seq.
+static void build_segment(uint8_t *f, int size, int sport, int fill) {
+  build_frame(f, size, sport, fill);
+  uint8_t *ip = f + 14;
+  ip[9] = 6;
+  ip[10] = ip[11] = 0;
+  uint16_t c = csum16(ip, 20, 0);
+  ip[10] = (uint8_t)(c >> 8);
+  ip[11] = (uint8_t)c;
+  uint8_t *tcp = ip + 20;
+  memset(tcp + 4, 0, 16);
+  memset(tcp + 20, fill, (size_t)(size - 54));
+  tcp[8] = 0, tcp[9] = 0, tcp[10] = 0x10, tcp[11] = 0x01; // ack 4097
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x18; // ACK|PSH
+  tcp[14] = 0xff, tcp[15] = 0xff;
+}
+
+static void set_seq(uint8_t *f, uint32_t seq) {
+  uint8_t *tcp = f + 34;
+  tcp[4] = (uint8_t)(seq >> 24), tcp[5] = (uint8_t)(seq >> 16), tcp[6] = (uint8_t)(seq >> 8), tcp[7] = (uint8_t)seq;
+}
+
 // Counts whole records in a byte stream of QEMU framing (no vnet field).
 struct counter {
   uint8_t hdr[4];
@@ -131,7 +160,51 @@ struct sender {
   size_t off, len;
   long phase;
   long sent; // frames fully handed to write()
+  uint8_t *own; // tcp: this side's chunk, its sequence numbers set per write
 };
+
+static double percentile(double *xs, int n, double q) {
+  for (int i = 1; i < n; i++) // insertion sort: n is small
+    for (int j = i; j > 0 && xs[j - 1] > xs[j]; j--) {
+      double t = xs[j];
+      xs[j] = xs[j - 1];
+      xs[j - 1] = t;
+    }
+  return xs[(int)(q * (n - 1))];
+}
+
+static int latency_main(const char *pri_path, const char *sec_path, const char *out_path, int size, int count, int gap_us) {
+  size_t rec = 4 + (size_t)size;
+  uint8_t *r = malloc(rec);
+  r[0] = (uint8_t)(size >> 24), r[1] = (uint8_t)(size >> 16), r[2] = (uint8_t)(size >> 8), r[3] = (uint8_t)size;
+  build_frame(r + 4, size, 20000, 1);
+  int out = unix_connect(out_path), pri = unix_connect(pri_path), sec = unix_connect(sec_path);
+  static uint8_t rbuf[1 << 16];
+  double *lat = malloc(sizeof(double) * (size_t)count);
+  int got = 0, warm = 0;
+  for (int i = -2000; i < count; i++) { // 2000 untimed pairs first (V8 compiles the hot path meanwhile)
+    struct counter cnt = {0};
+    double t0 = now_s();
+    if (write(pri, r, rec) != (ssize_t)rec || write(sec, r, rec) != (ssize_t)rec) die("write");
+    while (cnt.records == 0) {
+      struct pollfd p = {out, POLLIN, 0};
+      if (poll(&p, 1, 2000) <= 0) {
+        if (i < 0 && warm == 0) continue; // the peer may not have accepted yet: the probe pair waits
+        fprintf(stderr, "compare-driver: no release within 2 s\n");
+        return 1;
+      }
+      ssize_t n = read(out, rbuf, sizeof rbuf);
+      if (n <= 0) die("read out");
+      count_bytes(&cnt, rbuf, (size_t)n);
+    }
+    warm = 1;
+    if (i >= 0) lat[got++] = (now_s() - t0) * 1e6;
+    usleep((useconds_t)gap_us);
+  }
+  double p50 = percentile(lat, got, 0.5), p99 = percentile(lat, got, 0.99);
+  printf("p50 %.1f p99 %.1f\n", p50, p99);
+  return 0;
+}
 
 static _Noreturn void sink_main(const char *pri_path, const char *out_path) {
   int lp = unix_listen(pri_path), lo = unix_listen(out_path);
@@ -154,16 +227,45 @@ static _Noreturn void sink_main(const char *pri_path, const char *out_path) {
   }
 }
 
+// Starts the next chunk of a side. tcp: the side's own copy, each record's
+// sequence number set from its global index (flow = index % flows).
+static void next_chunk(struct sender *x, uint8_t *chunks, size_t chunk_len, int phases, size_t rec, int flows, int tcp, int payload) {
+  long ph = x->phase++ % phases;
+  uint8_t *c = chunks + (size_t)ph * chunk_len;
+  if (tcp) {
+    uint8_t *own = x->own + (size_t)ph * chunk_len;
+    memcpy(own, c, chunk_len);
+    for (int k = 0; k < RECORDS_PER_WRITE; k++) {
+      long idx = x->sent + k;
+      set_seq(own + (size_t)k * rec + 4, (uint32_t)(1000 + (idx / flows + 1) * (long)payload));
+    }
+    c = own;
+  }
+  x->chunk = c;
+  x->off = 0;
+  x->len = chunk_len;
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "sink") == 0) sink_main(argv[2], argv[3]);
-  if (argc != 10 || strcmp(argv[1], "drive") != 0) {
-    fprintf(stderr, "usage: compare-driver drive PRI SEC|- OUT FRAME_BYTES FLOWS FRAMES WINDOW LAG | sink PRI OUT\n");
+  if (argc == 8 && strcmp(argv[1], "latency") == 0) return latency_main(argv[2], argv[3], argv[4], atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
+  if (argc < 10 || argc > 12 || strcmp(argv[1], "drive") != 0) {
+    fprintf(stderr, "usage: compare-driver drive PRI SEC|- OUT FRAME_BYTES FLOWS FRAMES WINDOW LAG [udp|tcp [WARMUP]] | latency PRI SEC OUT FRAME_BYTES COUNT GAP_US | sink PRI OUT\n");
     return 2;
   }
   const char *pri_path = argv[2], *sec_path = argv[3], *out_path = argv[4];
   int size = atoi(argv[5]), flows = atoi(argv[6]);
   long frames = atol(argv[7]), window = atol(argv[8]), lag = atol(argv[9]);
-  int phases = (flows + RECORDS_PER_WRITE - 1) / RECORDS_PER_WRITE;
+  int tcp = argc > 10 && strcmp(argv[10], "tcp") == 0;
+  long warmup = argc > 11 ? atol(argv[11]) : 0;
+  // Chunks cover lcm(FLOWS, 32) records, so record i of the stream is always flow i % FLOWS.
+  int g = flows, b = RECORDS_PER_WRITE;
+  while (b != 0) {
+    int t = g % b;
+    g = b;
+    b = t;
+  }
+  int phases = flows / g;
   size_t rec = 4 + (size_t)size, chunk_len = rec * RECORDS_PER_WRITE;
   uint8_t *chunks = malloc(chunk_len * (size_t)phases);
   if (chunks == NULL) die("malloc");
@@ -172,7 +274,8 @@ int main(int argc, char **argv) {
       uint8_t *r = chunks + (size_t)ph * chunk_len + (size_t)k * rec;
       int i = (ph * RECORDS_PER_WRITE + k) % flows;
       r[0] = (uint8_t)(size >> 24), r[1] = (uint8_t)(size >> 16), r[2] = (uint8_t)(size >> 8), r[3] = (uint8_t)size;
-      build_frame(r + 4, size, 20000 + i, i & 0xff);
+      if (tcp) build_segment(r + 4, size, 20000 + i, i & 0xff);
+      else build_frame(r + 4, size, 20000 + i, i & 0xff);
     }
   int out = unix_connect(out_path);
   int pri = unix_connect(pri_path);
@@ -204,22 +307,23 @@ int main(int argc, char **argv) {
   int fds[3] = {out, pri, sec};
   for (int i = 0; i < 3; i++)
     if (fds[i] >= 0 && fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) < 0) die("fcntl");
-  long total = (frames + RECORDS_PER_WRITE - 1) / RECORDS_PER_WRITE * RECORDS_PER_WRITE;
-  struct sender sp = {pri, NULL, 0, 0, 0, 0}, ss = {sec, NULL, 0, 0, 0, 0};
+  long timed = (frames + RECORDS_PER_WRITE - 1) / RECORDS_PER_WRITE * RECORDS_PER_WRITE;
+  warmup = (warmup + RECORDS_PER_WRITE - 1) / RECORDS_PER_WRITE * RECORDS_PER_WRITE;
+  long total = warmup + timed;
+  struct sender sp = {pri, NULL, 0, 0, 0, 0, NULL}, ss = {sec, NULL, 0, 0, 0, 0, NULL};
+  if (tcp) {
+    sp.own = malloc(chunk_len * (size_t)phases);
+    ss.own = malloc(chunk_len * (size_t)phases);
+    if (sp.own == NULL || ss.own == NULL) die("malloc");
+  }
+  int payload = size - 54;
   double t0 = now_s(), last_progress = t0;
+  int timing = warmup == 0;
   uint64_t last_released = 0;
   while ((long)cnt.records < total) {
     // Start a new chunk on a side when its previous one is fully written and the window allows.
-    if (sp.chunk == NULL && sp.sent < total && sp.sent - (long)cnt.records + RECORDS_PER_WRITE <= window) {
-      sp.chunk = chunks + (size_t)(sp.phase++ % phases) * chunk_len;
-      sp.off = 0;
-      sp.len = chunk_len;
-    }
-    if (sec >= 0 && ss.chunk == NULL && ss.sent < total && (sp.sent - ss.sent > lag || sp.sent >= total)) {
-      ss.chunk = chunks + (size_t)(ss.phase++ % phases) * chunk_len;
-      ss.off = 0;
-      ss.len = chunk_len;
-    }
+    if (sp.chunk == NULL && sp.sent < total && sp.sent - (long)cnt.records + RECORDS_PER_WRITE <= window) next_chunk(&sp, chunks, chunk_len, phases, rec, flows, tcp, payload);
+    if (sec >= 0 && ss.chunk == NULL && ss.sent < total && (sp.sent - ss.sent > lag || sp.sent >= total)) next_chunk(&ss, chunks, chunk_len, phases, rec, flows, tcp, payload);
     struct pollfd p[3] = {{out, POLLIN, 0}, {pri, sp.chunk ? POLLOUT : 0, 0}, {sec, ss.chunk ? POLLOUT : 0, 0}};
     int np = poll(p, sec >= 0 ? 3 : 2, 20);
     if (np < 0) die("poll");
@@ -241,6 +345,10 @@ int main(int argc, char **argv) {
       }
     }
     double t = now_s();
+    if (!timing && (long)cnt.records >= warmup) {
+      timing = 1;
+      t0 = t;
+    }
     if (cnt.records != last_released) {
       last_released = cnt.records;
       last_progress = t;
@@ -249,6 +357,6 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  printf("pps %.0f\n", (double)total / (now_s() - t0));
+  printf("pps %.0f\n", (double)(total - warmup) / (now_s() - t0));
   return 0;
 }

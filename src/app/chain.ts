@@ -92,10 +92,14 @@ export class Chain implements App {
     this.clock = opts.clock ?? systemClock;
     const link = opts.failoverLink !== undefined ? parseLinkSpec(opts.failoverLink) : null;
     this.#link = link !== null ? new LinkWatch(link.ifname, link.downMs, () => this.colo('failover', { cause: 'link-down', link: link.ifname }), () => this.clock.nowMs()) : null;
-    this.guest = createEndpoint(opts.guest, { name: opts.guestName ?? 'guest' });
-    this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network' });
-    this.guestPort = new Port(this.guest);
-    this.networkPort = new Port(this.network);
+    // With no filter to keep a frame (a bridge), reads reuse one buffer per endpoint and the ports
+    // copy what has to wait (src/io/arena-reader.ts); filters may keep frames (a buffer's epochs), so
+    // with filters every read's bytes stay valid for as long as a frame is kept.
+    const borrowed = opts.filters.length === 0;
+    this.guest = createEndpoint(opts.guest, { name: opts.guestName ?? 'guest', borrowedFrames: borrowed });
+    this.network = createEndpoint(opts.network, { name: opts.networkName ?? 'network', borrowedFrames: borrowed });
+    this.guestPort = new Port(this.guest, { copyOnBacklog: borrowed });
+    this.networkPort = new Port(this.network, { copyOnBacklog: borrowed });
     this.guestReads = new PauseGroup([this.guest]);
     this.networkReads = new PauseGroup([this.network]);
     this.guestReads.watch(this.networkPort);

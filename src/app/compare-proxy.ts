@@ -23,6 +23,9 @@ import { LINKTYPE_ETHERNET } from '../packet/packet-view.ts';
 import { PauseGroup } from './pause-group.ts';
 import { Port, SHUTDOWN_FLUSH_MS } from './port.ts';
 
+/** Connections listed in status() (the deepest queues first). */
+export const BUSIEST_SHOWN = 10;
+
 /** Room in outdev's backlog beyond --max-queued-bytes: frames decoded from reads already in flight when the inputs paused. */
 export const OUT_BACKLOG_SLACK_BYTES = 16 * 1024 * 1024;
 
@@ -78,8 +81,9 @@ export class CompareProxy implements App {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
     const v = opts.vnetHdrSupport;
-    this.primary = createEndpoint(withVnet(opts.primaryIn, v), { name: 'primary-in' });
-    this.secondary = createEndpoint(withVnet(opts.secondaryIn, v), { name: 'secondary-in' });
+    // The engine copies what it queues, so the inputs' reads reuse one buffer each (src/io/arena-reader.ts).
+    this.primary = createEndpoint(withVnet(opts.primaryIn, v), { name: 'primary-in', borrowedFrames: true });
+    this.secondary = createEndpoint(withVnet(opts.secondaryIn, v), { name: 'secondary-in', borrowedFrames: true });
     this.out = createEndpoint(withVnet(opts.outdev, v), { name: 'outdev' });
     if (opts.notifyDev !== undefined) {
       const spec = parseEndpointSpec(withVnet(opts.notifyDev, v));
@@ -87,7 +91,8 @@ export class CompareProxy implements App {
       // Incoming notify records carry the vnet field with vnet_hdr_support; outgoing never do.
       this.notify = new StreamEndpoint(spec, { name: 'notify-dev', txVnetHdr: false });
     } else this.notify = null;
-    this.outPort = new Port(this.out, { maxBacklogBytes: opts.config.maxQueuedBytes + OUT_BACKLOG_SLACK_BYTES });
+    // Frames the engine passes through uncompared (failover, unsupported, bypassed) are the inputs' borrowed views: copied if they wait.
+    this.outPort = new Port(this.out, { maxBacklogBytes: opts.config.maxQueuedBytes + OUT_BACKLOG_SLACK_BYTES, copyOnBacklog: true });
     this.inputs = new PauseGroup([this.primary, this.secondary]);
     this.inputs.watch(this.outPort);
     this.engine = new CompareEngine(opts.config, {
@@ -133,8 +138,15 @@ export class CompareProxy implements App {
   async start(): Promise<void> {
     const e = this.engine;
     const clock = this.#clock;
-    this.primary.onFrame = (f, v) => e.primaryIn(f, v, clock.nowMs());
-    this.secondary.onFrame = (f, v) => e.secondaryIn(f, v, clock.nowMs());
+    // The clock is read once per read, not per frame (a read holds up to hundreds).
+    let now = clock.nowMs();
+    const tick = (): void => {
+      now = clock.nowMs();
+    };
+    this.primary.onRead = tick;
+    this.secondary.onRead = tick;
+    this.primary.onFrame = (f, v) => e.primaryIn(f, v, now);
+    this.secondary.onFrame = (f, v) => e.secondaryIn(f, v, now);
     if (this.notify !== null) this.notify.onFrame = (f) => this.#onNotify(f);
     if (this.#opts.reportPcap !== undefined) {
       this.#pcap = await CaptureSink.create(this.#opts.reportPcap, { comment: 'netrr compare divergence report: frames of each checkpoint request' });
@@ -228,7 +240,12 @@ export class CompareProxy implements App {
       failedOver: e.failedOver,
       queued: { primary: e.queuedPrimary, secondary: e.queuedSecondary, bytes: e.queuedBytes },
       connections: { current: e.table.size, created: e.table.created, evicted: e.table.evicted },
+      /** The connections holding the most packets (queue depths per side, age of the oldest). */
+      busiest: e.busiest(BUSIEST_SHOWN, this.#clock.nowMs()),
       counters: e.counters,
+      /** Primary frames released so far, all reasons (counters.primary has them by reason). */
+      released: e.counters.released(),
+      store: { slabsInUse: e.store.slabsInUse, slabsAllocated: e.store.slabsAllocated, slabBytes: e.store.slabBytes },
       notifyErrors: this.notifyErrors,
       reportsWritten: this.reportsWritten,
       qmpKicks: this.qmpKicks,
@@ -246,6 +263,7 @@ export class CompareProxy implements App {
     return {
       ...numericFields(e.counters),
       queued: { primary: e.queuedPrimary, secondary: e.queuedSecondary, bytes: e.queuedBytes },
+      store: { slabsInUse: e.store.slabsInUse, slabBytes: e.store.slabBytes },
       connections: { current: e.table.size, created: e.table.created, evicted: e.table.evicted },
       bypassHits: e.config.bypass.reduce((n, r) => n + r.hits, 0),
       notifyErrors: this.notifyErrors,

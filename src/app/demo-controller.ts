@@ -3,6 +3,7 @@
 // bringing the secondary in line, as QEMU's COLO would), commits the buffer's
 // epochs on a timer, and keeps what the summary and the live page show.
 
+import { leaveReasons } from '../engine/colo-compare/compare-counters.ts';
 import type { DivergenceRecord } from '../engine/colo-compare/divergence-record.ts';
 import type { Chain } from './chain.ts';
 import type { CompareProxy } from './compare-proxy.ts';
@@ -80,8 +81,8 @@ export class DemoController {
     const buf = this.#buffered.filters[0]!.report() as { released: number; holdTime: { p50Ms: number; p99Ms: number } };
     return {
       seconds: Number(((performance.now() - this.#t0) / 1000).toFixed(2)),
-      compared: { primary: c.primaryIn, secondary: c.secondaryIn },
-      released: { ...c.released },
+      compared: { primary: c.primary.in, secondary: c.secondary.in },
+      released: leaveReasons(c.primary),
       checkpoints: { ...this.checkpoints },
       divergence: this.divergences[0] ?? null,
       epochsCommitted: this.epochsCommitted,

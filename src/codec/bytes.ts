@@ -105,3 +105,27 @@ export function w64leNumber(b: Uint8Array, o: number, v: number): void {
   w32le(b, o, v - hi * TWO_32);
   w32le(b, o + 4, hi);
 }
+
+const nativeCompare = Buffer.prototype.compare;
+
+/**
+ * Ranges shorter than this are compared by a JS loop: Buffer#compare costs
+ * about 60 ns whatever the length, the loop 1.6 ns per byte (bench/bytes-equal.ts:
+ * 53 against 59 ns at 32 bytes, 79 against 60 at 48).
+ */
+export const NATIVE_EQUAL_MIN_BYTES = 40;
+
+/** a[ao, ao+len) equals b[bo, bo+len); false when either range runs past its array. */
+export function rangesEqual(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): boolean {
+  if (len < 0 || ao + len > a.length || bo + len > b.length) return false;
+  if (len >= NATIVE_EQUAL_MIN_BYTES) return nativeCompare.call(a, b, bo, bo + len, ao, ao + len) === 0;
+  for (let i = 0; i < len; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}
+
+/** Offset (from the starts) of the first byte where a[ao, aEnd) and b[bo, bEnd) differ; the shorter length when one is a prefix of the other. */
+export function firstDifference(a: Uint8Array, ao: number, aEnd: number, b: Uint8Array, bo: number, bEnd: number): number {
+  const n = Math.min(aEnd - ao, bEnd - bo);
+  for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return i;
+  return Math.max(0, n);
+}

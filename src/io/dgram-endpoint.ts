@@ -29,6 +29,7 @@ export class DgramEndpoint implements FrameEndpoint {
   readonly vnetHdr = false;
   readonly maxFrameBytes: number;
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void = noop;
+  onRead: () => void = noop;
   readonly events = new Listeners<EndpointEvent>();
   onDrain: () => void = noop;
   #sock: dgram.Socket | null = null;
@@ -93,6 +94,7 @@ export class DgramEndpoint implements FrameEndpoint {
     }
     c.rxFrames++;
     c.rxBytes += msg.length;
+    this.onRead();
     this.onFrame(msg, 0);
   }
 

@@ -23,6 +23,8 @@ export interface EndpointStatus {
   readonly connected: boolean;
   readonly writable: boolean;
   readonly paused: boolean;
+  /** Stream endpoints: how the current socket is read ('onread' into netrr's arena, or 'data' events). */
+  readonly readPath?: string;
   /** Actual local address (e.g. the port picked for tcp:…:0). */
   readonly local: string | undefined;
   readonly peer: string | undefined;
@@ -34,8 +36,18 @@ export interface FrameEndpoint {
   readonly spec: EndpointSpec;
   readonly counters: EndpointCounters;
   readonly vnetHdr: boolean;
-  /** Called for each received frame; the view may be kept (its chunk is never reused). */
+  /**
+   * Called for each received frame. The view may be kept (its chunk is never
+   * reused), except from a stream endpoint made with borrowedFrames, whose
+   * views are valid only during the call.
+   */
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void;
+  /**
+   * Called before the frames of one read are handed to onFrame (a stream
+   * read holds many): a consumer that needs the time reads the clock here,
+   * once per read instead of once per frame.
+   */
+  onRead: () => void;
   /** Lifecycle and error events, to any number of listeners. */
   readonly events: Listeners<EndpointEvent>;
   /**

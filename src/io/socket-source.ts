@@ -10,6 +10,7 @@ import net from 'node:net';
 import { type ErrorCode, type NetrrError, fromSystemError } from '../errors.ts';
 import type { StreamSpec, TapSpec } from './endpoint-spec.ts';
 import type { EndpointEvent } from './frame-endpoint.ts';
+import { type OnRead, adoptWithOnread } from './arena-reader.ts';
 import { startTapHelper } from './tap-helper.ts';
 
 /** First reconnect delay; doubles up to the spec's reconnect-ms. */
@@ -18,8 +19,11 @@ export const RECONNECT_INITIAL_MS = 50;
 /** What a source hands its sockets to. */
 export interface SocketHost {
   readonly name: string;
-  /** Takes a connected socket; false when one is already attached (the source then drops the newcomer). */
-  attach(sock: net.Socket, peer: string | undefined): boolean;
+  /**
+   * Takes a connected socket; false when one is already attached (the source then drops the newcomer).
+   * `onread` says whether the socket reads through the host's `onread`; if not, the host reads with 'data'.
+   */
+  attach(sock: net.Socket, peer: string | undefined, onread: boolean): boolean;
   event(e: EndpointEvent): void;
   /** The tap helper reports a frame the kernel refused. */
   tapRefused(): void;
@@ -37,8 +41,14 @@ export interface SocketSource {
   readonly localPort: number | undefined;
 }
 
-export function socketSource(spec: StreamSpec, host: SocketHost, options: { socketMode?: number | undefined } = {}): SocketSource {
-  return spec.kind !== 'tap' && spec.server ? new ListenSource(spec, host, options.socketMode) : new DialSource(spec, host);
+export interface SocketSourceOptions {
+  readonly socketMode?: number | undefined;
+  /** Read into the host's memory (src/io/arena-reader.ts) where the socket allows it. */
+  readonly onread?: OnRead | undefined;
+}
+
+export function socketSource(spec: StreamSpec, host: SocketHost, options: SocketSourceOptions = {}): SocketSource {
+  return spec.kind !== 'tap' && spec.server ? new ListenSource(spec, host, options) : new DialSource(spec, host, options.onread);
 }
 
 /** Accepts peers; the host keeps one at a time, as QEMU does. */
@@ -46,22 +56,37 @@ class ListenSource implements SocketSource {
   readonly #spec: Exclude<StreamSpec, TapSpec>;
   readonly #host: SocketHost;
   readonly #socketMode: number | undefined;
+  readonly #onread: OnRead | undefined;
   #server: net.Server | null = null;
   local: string | undefined;
 
-  constructor(spec: Exclude<StreamSpec, TapSpec>, host: SocketHost, socketMode: number | undefined) {
+  constructor(spec: Exclude<StreamSpec, TapSpec>, host: SocketHost, options: SocketSourceOptions) {
     this.#spec = spec;
     this.#host = host;
-    this.#socketMode = socketMode;
+    this.#socketMode = options.socketMode;
+    this.#onread = options.onread;
   }
 
   async start(): Promise<void> {
     const spec = this.#spec;
     const host = this.#host;
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false });
+    const onread = this.#onread;
+    // Accepted paused: nothing is read before the socket is moved onto the host's onread.
+    const server = net.createServer({ noDelay: true, pauseOnConnect: onread !== undefined });
     this.#server = server;
-    server.on('connection', (sock) => {
-      if (!host.attach(sock, spec.kind === 'unix' ? spec.path : `${sock.remoteAddress}:${sock.remotePort}`)) sock.destroy();
+    server.on('connection', (accepted) => {
+      const peer = spec.kind === 'unix' ? spec.path : `${accepted.remoteAddress}:${accepted.remotePort}`;
+      let sock = accepted;
+      let viaOnread = false;
+      if (onread !== undefined) {
+        const adopted = adoptWithOnread(accepted, onread);
+        if (adopted !== null) {
+          sock = adopted;
+          viaOnread = true;
+          if (spec.kind === 'tcp') sock.setNoDelay(true);
+        } else sock.resume();
+      }
+      if (!host.attach(sock, peer, viaOnread)) sock.destroy();
     });
     server.on('error', (e) => host.event({ type: 'error', endpoint: host.name, detail: String(e), code: 'ERR_IO' }));
     if (spec.kind === 'unix') removeStaleSocket(spec.path);
@@ -108,10 +133,12 @@ class DialSource implements SocketSource {
   #timer: NodeJS.Timeout | null = null;
   #backoffMs = RECONNECT_INITIAL_MS;
   #failedStreak = false;
+  readonly #onread: OnRead | undefined;
 
-  constructor(spec: StreamSpec, host: SocketHost) {
+  constructor(spec: StreamSpec, host: SocketHost, onread: OnRead | undefined) {
     this.#spec = spec;
     this.#host = host;
+    this.#onread = onread;
   }
 
   start(): Promise<void> {
@@ -126,11 +153,13 @@ class DialSource implements SocketSource {
       this.#spawnTap(spec);
       return;
     }
-    const sock = spec.kind === 'unix' ? net.connect({ path: spec.path }) : net.connect({ host: spec.host, port: spec.port, noDelay: true });
+    const onread = this.#onread;
+    const opts = onread !== undefined ? { onread } : {};
+    const sock = spec.kind === 'unix' ? net.connect({ path: spec.path, ...opts }) : net.connect({ host: spec.host, port: spec.port, noDelay: true, ...opts });
     let connected = false;
     sock.once('connect', () => {
       connected = true;
-      this.#succeeded(sock, spec.kind === 'unix' ? spec.path : `${sock.remoteAddress}:${sock.remotePort}`);
+      this.#succeeded(sock, spec.kind === 'unix' ? spec.path : `${sock.remoteAddress}:${sock.remotePort}`, onread !== undefined);
     });
     sock.once('error', (e) => {
       if (connected) return; // the host's listeners have it now
@@ -159,7 +188,8 @@ class DialSource implements SocketSource {
         socket.once('close', () => {
           if (child.exitCode === null && child.signalCode === null) child.kill();
         });
-        this.#succeeded(socket, `tap ${spec.ifname}${spec.netns !== undefined ? ` in netns ${spec.netns}` : ''}`);
+        // The helper's socket comes from child_process (its stdio): read with 'data'.
+        this.#succeeded(socket, `tap ${spec.ifname}${spec.netns !== undefined ? ` in netns ${spec.netns}` : ''}`, false);
       },
       (e: unknown) => {
         const err = e as NetrrError;
@@ -168,14 +198,14 @@ class DialSource implements SocketSource {
     );
   }
 
-  #succeeded(sock: net.Socket, peer: string): void {
+  #succeeded(sock: net.Socket, peer: string, viaOnread: boolean): void {
     if (this.#closed) {
       sock.destroy();
       return;
     }
     this.#backoffMs = RECONNECT_INITIAL_MS;
     this.#failedStreak = false;
-    if (!this.#host.attach(sock, peer)) sock.destroy();
+    if (!this.#host.attach(sock, peer, viaOnread)) sock.destroy();
   }
 
   /** One error event per streak of failed attempts, then a retry with backoff. */

@@ -18,6 +18,7 @@ import { RecordBatch } from '../codec/record-batch.ts';
 import { EndpointCounters } from '../engine/frame-counters.ts';
 import type { StreamSpec } from './endpoint-spec.ts';
 import type { EndpointEvent, EndpointStatus, FrameEndpoint } from './frame-endpoint.ts';
+import { ArenaReader } from './arena-reader.ts';
 import { type SocketSource, socketSource } from './socket-source.ts';
 import { TAP_MAX_RECORD_BYTES } from './tap-helper.ts';
 
@@ -41,7 +42,17 @@ export interface StreamEndpointOptions {
    * but never writes it (reference colo-proxy.md §8.9).
    */
   readonly txVnetHdr?: boolean;
+  /**
+   * The frames handed to onFrame are valid only during the call: reads reuse
+   * one buffer (src/io/arena-reader.ts, recycled), and the consumer copies
+   * what it keeps. Without it frames may be kept (segmented arena).
+   */
+  readonly borrowedFrames?: boolean;
+  /** 'data' reads with Node's stream events (the path before the arena; kept for benchmarks). */
+  readonly readPath?: 'onread' | 'data';
 }
+
+export type ReadPath = 'onread' | 'data';
 
 const noop = (): void => {};
 
@@ -54,6 +65,7 @@ export class StreamEndpoint implements FrameEndpoint {
   readonly highWaterBytes: number;
   readonly hardLimitBytes: number;
   onFrame: (frame: Uint8Array, vnetHdrLen: number) => void = noop;
+  onRead: () => void = noop;
   readonly events = new Listeners<EndpointEvent>();
   onDrain: () => void = noop;
 
@@ -70,7 +82,11 @@ export class StreamEndpoint implements FrameEndpoint {
   /** waitConnected() callers: settled at the next connect, or failed when the endpoint closes first. */
   #connectWaiters: { done: () => void; fail: (e: NetrrError) => void }[] = [];
   #peer: string | undefined;
+  /** How the current socket is read: into our arena, or by 'data' events (tap helper, or the runtime refused). */
+  #readPath: ReadPath = 'data';
   readonly #source: SocketSource;
+  readonly #arena: ArenaReader | null;
+  readonly borrowedFrames: boolean;
 
   constructor(spec: StreamSpec, options: StreamEndpointOptions = {}) {
     this.spec = spec;
@@ -88,11 +104,13 @@ export class StreamEndpoint implements FrameEndpoint {
       this.onFrame(frame, vnetLen);
     });
     this.#batch = new RecordBatch(options.txVnetHdr ?? spec.vnetHdr);
+    this.borrowedFrames = options.borrowedFrames === true;
+    this.#arena = options.readPath === 'data' ? null : new ArenaReader(this.borrowedFrames ? 'recycled' : 'segmented', (chunk) => this.#onChunk(chunk));
     this.#source = socketSource(
       spec,
       {
         name: this.name,
-        attach: (sock, peer) => this.#attach(sock, peer),
+        attach: (sock, peer, viaOnread) => this.#attach(sock, peer, viaOnread),
         event: (e) => this.#emit(e),
         tapRefused: () => {
           // Already counted as written to the helper: move it to the drop reason.
@@ -100,7 +118,7 @@ export class StreamEndpoint implements FrameEndpoint {
           this.counters.txDrops.tapRefused++;
         },
       },
-      { socketMode: options.socketMode },
+      { socketMode: options.socketMode, onread: this.#arena?.onread },
     );
   }
 
@@ -136,7 +154,7 @@ export class StreamEndpoint implements FrameEndpoint {
 
   // ---- a connected peer (from the source) ----
 
-  #attach(sock: net.Socket, peer: string | undefined): boolean {
+  #attach(sock: net.Socket, peer: string | undefined, viaOnread: boolean): boolean {
     if (this.#socket !== null || this.#closed) {
       this.counters.rejectedPeers++;
       this.#emit({ type: 'rejected-peer', endpoint: this.name, detail: 'a peer is already connected' });
@@ -146,8 +164,9 @@ export class StreamEndpoint implements FrameEndpoint {
     this.#decoder.reset();
     this.counters.connects++;
     this.#peer = peer;
+    this.#readPath = viaOnread ? 'onread' : 'data';
     if (this.#paused) sock.pause();
-    sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
+    if (!viaOnread) sock.on('data', (chunk: Buffer) => this.#onData(sock, chunk));
     sock.on('error', (e) => {
       this.#emit({ type: 'error', endpoint: this.name, detail: e.message, code: 'ERR_IO' });
     });
@@ -161,11 +180,19 @@ export class StreamEndpoint implements FrameEndpoint {
 
   #onData(sock: net.Socket, chunk: Buffer): void {
     if (sock !== this.#socket) return;
+    this.#onChunk(chunk);
+  }
+
+  /** Bytes read from the current socket (an arena read: the socket is the current one, reads stop when it closes). */
+  #onChunk(chunk: Uint8Array): void {
+    const sock = this.#socket;
+    if (sock === null) return;
     const d = this.#decoder;
     if (d.error !== null) {
       this.counters.rxDiscardedBytes += chunk.length;
       return;
     }
+    this.onRead();
     const err = d.push(chunk);
     const c = this.counters;
     c.rxDrops.zeroLength = d.zeroLengthRecords;
@@ -350,6 +377,7 @@ export class StreamEndpoint implements FrameEndpoint {
       connected: this.connected,
       writable: this.writable,
       paused: this.#paused,
+      readPath: this.#readPath,
       local: this.#source.local,
       peer: this.#peer,
       counters: this.counters.toJSON(),

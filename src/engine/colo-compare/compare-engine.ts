@@ -7,230 +7,64 @@
 // FIFO compare and release for UDP/ICMP/other, release in arrival order at a
 // checkpoint, bounded LRU eviction instead of a table reset, requests that
 // coalesce until the checkpoint is done.
+//
+// Both replicas are a CompareSide, built twice; one input path serves both.
+// A frame is compared on arrival as the caller's own bytes and copied into
+// the packet store only if it has to wait for the other side.
 
+import { u32be } from '../../codec/bytes.ts';
 import { NetrrError } from '../../errors.ts';
 import { PacketView } from '../../packet/packet-view.ts';
-import { sumFields } from '../frame-counters.ts';
-import {
-  ComparePacket,
-  ConnKey,
-  KIND_ARP,
-  KIND_ICMP,
-  KIND_OTHER,
-  KIND_TCP,
-  KIND_UDP,
-  KIND_UNSUPPORTED,
-  type PacketKind,
-  classifyExtended,
-  classifyQemu,
-} from './compare-packet.ts';
 import { type BypassRule, matchBypass } from './bypass-rules.ts';
-import { type Connection, ConnectionTable, DEFAULT_MAX_CONNECTIONS } from './connection-table.ts';
+import type { CheckpointCause, CheckpointRequest, CompareConfig, CompareSink, Divergence, DivergentFrame } from './compare-config.ts';
+import { CompareCounters } from './compare-counters.ts';
+import { ComparePacket, ConnKey, KIND_ARP, KIND_ICMP, KIND_TCP, KIND_UDP, KIND_UNSUPPORTED, type PacketKind, classifyExtended, classifyQemu } from './compare-packet.ts';
+import { type CompareCore, CompareSide, type DropReason, type LeaveReason } from './compare-side.ts';
+import { type Connection, ConnectionTable } from './connection-table.ts';
+import { compareDatagrams } from './datagram-compare.ts';
 import { FragmentReassembler } from './fragment-reassembly.ts';
-import { DEFAULT_NORMALIZERS, type Normalizer, compareNormalizedFrames, normalizerMask, tcpHeaderDifference } from './normalizers.ts';
+import { normalizerMask } from './normalizers.ts';
+import { PacketStore, STORE_SLAB_BYTES, STORE_SPARSE_FRACTION } from './packet-store.ts';
+import { compareTcp, seqAfter } from './tcp-compare.ts';
 
-export type CompareMode = 'qemu' | 'extended';
+export * from './compare-config.ts';
+export { CompareCounters, LEAVE_REASONS, SideCounters, leaveReasons } from './compare-counters.ts';
 
-export type CheckpointCause = 'payload' | 'size' | 'ack' | 'header' | 'timeout' | 'queue-overflow' | 'memory' | 'table-full';
-
-export interface CompareConfig {
-  readonly mode: CompareMode;
-  /** Age after which an unmatched packet forces a checkpoint (QEMU compare_timeout). */
-  readonly compareTimeoutMs: number;
-  /** Period of the old-packet scan (QEMU expired_scan_cycle); the caller runs scan() at this rate. */
-  readonly expiredScanCycleMs: number;
-  /** Per-connection, per-side queue bound (QEMU max_queue_size; qemu mode holds max+1 like QEMU). */
-  readonly maxQueueSize: number;
-  readonly maxConnections: number;
-  /** Bound on the bytes of all queued packets together. */
-  readonly maxQueuedBytes: number;
-  /** extended mode: header fields ignored where headers are compared. */
-  readonly normalizers: readonly Normalizer[];
-  /** extended mode: n-tuples released uncompared (mutable at run time through the control socket). */
-  readonly bypass: BypassRule[];
-}
-
-export const DEFAULT_COMPARE_TIMEOUT_MS = 3000;
-export const DEFAULT_EXPIRED_SCAN_CYCLE_MS = 1000;
-export const DEFAULT_MAX_QUEUE_SIZE = 1024;
-export const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024;
-
-export function compareConfig(partial: Partial<CompareConfig> = {}): CompareConfig {
-  return {
-    mode: partial.mode ?? 'extended',
-    compareTimeoutMs: partial.compareTimeoutMs ?? DEFAULT_COMPARE_TIMEOUT_MS,
-    expiredScanCycleMs: partial.expiredScanCycleMs ?? DEFAULT_EXPIRED_SCAN_CYCLE_MS,
-    maxQueueSize: partial.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
-    maxConnections: partial.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    maxQueuedBytes: partial.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
-    normalizers: partial.normalizers ?? DEFAULT_NORMALIZERS,
-    bypass: partial.bypass ?? [],
-  };
-}
-
-/** What diverged, for the report written with each checkpoint request. */
-export interface Divergence {
-  readonly cause: CheckpointCause;
-  readonly flow: string;
-  readonly proto: number;
-  /** TCP: sequence range of the primary segment in question. */
-  readonly seq?: readonly [number, number];
-  /** Offset in the compared bytes where the two first differ (payload causes). */
-  readonly firstDiffOffset?: number;
-  /** The header field that differs (cause 'header'). */
-  readonly field?: string;
-  readonly primary?: ComparePacket;
-  readonly secondary?: ComparePacket;
-}
-
-export interface CheckpointRequest {
-  readonly cause: CheckpointCause;
-  readonly atMs: number;
-  /** 1 for the first request of an epoch; higher for a repeat while it is not yet done. */
-  readonly attempt: number;
-  readonly divergence: Divergence;
-}
-
-export interface CompareSink {
-  /** A primary frame leaves (the view is owned by the engine's copy or the caller's frame). */
-  release(frame: Uint8Array, vnetHdrLen: number): void;
-  checkpoint(request: CheckpointRequest): void;
-}
-
-/** Why a primary frame was released. */
-export class ReleaseCounters {
-  matched = 0;
-  /** QEMU forwards these uncompared: non-IPv4, VLAN, runts (qemu mode). */
-  unsupported = 0;
-  /** TCP segments without payload (SYN/FIN/pure ACK) released at once. */
-  noPayload = 0;
-  /** TCP data already covered by compared sequence space. */
-  alreadyCompared = 0;
-  /** Released by a checkpoint flush. */
-  flushed = 0;
-  /** Released when the connection table evicted a busy connection. */
-  evicted = 0;
-  /** Released uncompared after failover (no secondary any more). */
-  failover = 0;
-  /** Released uncompared by a bypass rule (extended mode). */
-  bypassed = 0;
-}
-
-/** Fragments (extended mode) that never reach the compare. */
-export class FragmentCounters {
-  /** Overlapping, inconsistent or over-bound fragments: dropped, never released. */
-  primaryBad = 0;
-  secondaryBad = 0;
-  /** Datagrams put back together. */
-  reassembled = 0;
-}
-
-export class SecondaryCounters {
-  matched = 0;
-  /** Dropped: a frame the primary side would forward uncompared. */
-  unsupported = 0;
-  noPayload = 0;
-  alreadyCompared = 0;
-  flushed = 0;
-  evicted = 0;
-  queueFull = 0;
-  memory = 0;
-  failover = 0;
-  bypassed = 0;
-}
-
-export class CompareCounters {
-  primaryIn = 0;
-  secondaryIn = 0;
-  readonly released = new ReleaseCounters();
-  /** Primary frames dropped: queue full or memory bound (never released). */
-  primaryQueueFull = 0;
-  primaryMemory = 0;
-  readonly secondary = new SecondaryCounters();
-  readonly fragments = new FragmentCounters();
-  checkpointRequests = 0;
-  checkpointRepeats = 0;
-  /** Inconsistencies seen while a request was already pending. */
-  coalesced = 0;
-  checkpointsDone = 0;
-  readonly causes: Record<CheckpointCause, number> = { payload: 0, size: 0, ack: 0, header: 0, timeout: 0, 'queue-overflow': 0, memory: 0, 'table-full': 0 };
-
-  /** Primary frames released, all reasons. */
-  releasedTotal(): number {
-    return sumFields(this.released);
-  }
-
-  /** Secondary frames matched or dropped, all reasons. */
-  secondaryConsumed(): number {
-    return sumFields(this.secondary);
-  }
-}
-
-/** (int32)(a - b) > 0: a is after b in sequence space. */
-function after(a: number, b: number): boolean {
-  return ((a - b) | 0) > 0;
-}
-
-/** Below this length a JS loop beats the native call (bench/compare-engine.ts). */
-const NATIVE_COMPARE_MIN_BYTES = 32;
-
-function bytesEqual(a: Buffer, ao: number, b: Buffer, bo: number, len: number): boolean {
-  if (len < 0 || ao + len > a.length || bo + len > b.length) return false;
-  if (len >= NATIVE_COMPARE_MIN_BYTES) return a.compare(b, bo, bo + len, ao, ao + len) === 0;
-  for (let i = 0; i < len; i++) if (a[ao + i] !== b[bo + i]) return false;
-  return true;
-}
-
-function firstDiff(a: Uint8Array, ao: number, b: Uint8Array, bo: number): number {
-  const n = Math.min(a.length - ao, b.length - bo);
-  for (let i = 0; i < n; i++) if (a[ao + i] !== b[bo + i]) return i;
-  return n;
-}
-
-const FREE_PRIMARY = 1;
-const FREE_SECONDARY = 2;
-
-export class CompareEngine {
+export class CompareEngine implements CompareCore {
   readonly config: CompareConfig;
   readonly counters = new CompareCounters();
   readonly table: ConnectionTable;
+  readonly primary: CompareSide;
+  readonly secondary: CompareSide;
+  readonly qemuMode: boolean;
+  readonly normalizerMask: number;
+  readonly store = new PacketStore();
   #sink: CompareSink;
   #key = new ConnKey();
   #view = new PacketView();
   #arrival = 0;
   #queuedBytes = 0;
-  #queuedPrimary = 0;
-  #queuedSecondary = 0;
   #pending: CheckpointRequest | null = null;
   #failover = false;
   /** Time of the latest input, for requests raised from inside eviction. */
   #now = 0;
-  /** Set during a TCP compare pass: the mark function's reason for a miscompare. */
-  #tcpMissCause: CheckpointCause = 'payload';
-  #tcpMissField: string | null = null;
-  readonly #reasmPrimary = new FragmentReassembler();
-  readonly #reasmSecondary = new FragmentReassembler();
-  /** Fragment frames held for reassembly, per side (part of the accounting). */
-  #heldPrimary = 0;
-  #heldSecondary = 0;
-  /** Normalizers as a bit set (extended mode). */
-  readonly #norm: number;
-  readonly #extended: boolean;
 
   constructor(config: CompareConfig, sink: CompareSink) {
     this.config = config;
     this.#sink = sink;
     this.table = new ConnectionTable(config.maxConnections);
-    this.#norm = normalizerMask(config.normalizers);
-    this.#extended = config.mode === 'extended';
+    this.qemuMode = config.mode === 'qemu';
+    this.normalizerMask = this.qemuMode ? 0 : normalizerMask(config.normalizers);
+    this.primary = new CompareSide('primary', this.counters.primary, (f, v) => sink.release(f, v));
+    this.secondary = new CompareSide('secondary', this.counters.secondary, null);
   }
 
   get queuedPrimary(): number {
-    return this.#queuedPrimary;
+    return this.primary.queued;
   }
 
   get queuedSecondary(): number {
-    return this.#queuedSecondary;
+    return this.secondary.queued;
   }
 
   get queuedBytes(): number {
@@ -239,7 +73,7 @@ export class CompareEngine {
 
   /** Fragment frames waiting for the rest of their datagram. */
   get heldFragments(): { primary: number; secondary: number; bytes: number } {
-    return { primary: this.#heldPrimary, secondary: this.#heldSecondary, bytes: this.#reasmPrimary.heldBytes + this.#reasmSecondary.heldBytes };
+    return { primary: this.primary.held, secondary: this.secondary.held, bytes: this.primary.reassembler.heldBytes + this.secondary.reassembler.heldBytes };
   }
 
   get checkpointPending(): boolean {
@@ -250,369 +84,207 @@ export class CompareEngine {
     return this.#failover;
   }
 
+  /** A primary frame (borrowed: valid only during the call; the engine copies what it keeps). */
+  primaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
+    this.#input(this.primary, frame, vnetHdrLen, nowMs);
+  }
+
+  /** A secondary frame (borrowed, as primaryIn). */
+  secondaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
+    this.#input(this.secondary, frame, vnetHdrLen, nowMs);
+  }
+
   #classify(frame: Uint8Array, vnetHdrLen: number): PacketKind {
-    if (this.config.mode === 'qemu') return classifyQemu(frame, vnetHdrLen, this.#key);
+    if (this.qemuMode) return classifyQemu(frame, vnetHdrLen, this.#key);
     return classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
   }
 
-  primaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
-    const c = this.counters;
-    c.primaryIn++;
+  #input(side: CompareSide, frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
+    const c = side.counters;
+    c.in++;
     this.#now = nowMs;
     if (this.#failover) {
-      c.released.failover++;
-      this.#sink.release(frame, vnetHdrLen);
+      c.failover++;
+      side.emit(frame, vnetHdrLen);
       return;
     }
     let kind = this.#classify(frame, vnetHdrLen);
     let parts: Buffer[] | null = null;
-    if (this.#extended && FragmentReassembler.isFragment(this.#view)) {
-      const r = this.#reassemble(true, nowMs);
+    if (!this.qemuMode && FragmentReassembler.isFragment(this.#view)) {
+      const r = this.#reassemble(side, nowMs);
       if (r === null) return;
       frame = r.frame;
       parts = r.fragments;
       kind = classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
     }
+    const frames = parts === null ? 1 : parts.length;
     if (kind === KIND_UNSUPPORTED) {
-      c.released.unsupported += this.#emit(frame, vnetHdrLen, parts);
+      this.#pass(side, frame, vnetHdrLen, parts, 'unsupported');
       return;
     }
-    if (this.#extended && this.config.bypass.length > 0) {
+    if (!this.qemuMode && this.config.bypass.length > 0) {
       const rule = matchBypass(this.config.bypass, this.#key);
       if (rule !== null) {
         rule.hits++;
-        c.released.bypassed += this.#emit(frame, vnetHdrLen, parts);
+        this.#pass(side, frame, vnetHdrLen, parts, 'bypassed');
         return;
       }
     }
     const conn = this.table.get(this.#key, this.#evict);
-    if (!this.#admit(conn.primary.length, frame.length, true, conn, nowMs, parts === null ? 1 : parts.length)) return;
-    const p = this.#enqueue(conn, true, frame, vnetHdrLen, kind, nowMs, parts);
-    if (kind === KIND_TCP) this.#trackAck(conn, p, true);
-    this.#compare(conn, nowMs);
+    const queue = side.of(conn).queue;
+    if (!this.#admit(side, queue.length, frame.length, conn, nowMs, frames)) return;
+    const p = this.#enqueue(side, conn, frame, vnetHdrLen, kind, nowMs, parts);
+    if (kind === KIND_TCP) this.#trackAck(side, conn, p);
+    if (conn.kind === KIND_TCP) compareTcp(this, conn, nowMs);
+    else compareDatagrams(this, conn, nowMs);
+    // Still waiting for the other side: it needs bytes of its own.
+    if (p.waiting && p.borrowed) {
+      this.store.keep(p);
+      if (this.store.slabBytes > this.#compactAboveBytes()) this.#compactStore();
+    }
   }
 
-  secondaryIn(frame: Uint8Array, vnetHdrLen: number, nowMs: number): void {
-    const c = this.counters;
-    c.secondaryIn++;
-    this.#now = nowMs;
-    if (this.#failover) {
-      c.secondary.failover++;
+  /**
+   * Slab memory above which waiting packets are copied out of sparse slabs.
+   * After a compaction every slab but the current one is at least
+   * STORE_SPARSE_FRACTION full, so slabs hold at most 1/fraction times the
+   * queued bytes (themselves bounded by maxQueuedBytes) plus one slab; the
+   * slack of a few slabs keeps compactions apart.
+   */
+  #compactAboveBytes(): number {
+    return this.#queuedBytes / STORE_SPARSE_FRACTION + 4 * STORE_SLAB_BYTES;
+  }
+
+  /** A frame that leaves uncompared, never queued. */
+  #pass(side: CompareSide, frame: Uint8Array, vnetHdrLen: number, parts: Buffer[] | null, reason: LeaveReason): void {
+    if (parts === null) {
+      side.emit(frame, vnetHdrLen);
+      side.counters[reason]++;
       return;
     }
-    let kind = this.#classify(frame, vnetHdrLen);
-    let parts = 1;
-    if (this.#extended && FragmentReassembler.isFragment(this.#view)) {
-      const r = this.#reassemble(false, nowMs);
-      if (r === null) return;
-      frame = r.frame;
-      parts = r.fragments.length;
-      kind = classifyExtended(this.#view.decode(frame, 1, vnetHdrLen), this.#key);
-    }
-    if (kind === KIND_UNSUPPORTED) {
-      c.secondary.unsupported += parts;
-      return;
-    }
-    if (this.#extended && this.config.bypass.length > 0) {
-      const rule = matchBypass(this.config.bypass, this.#key);
-      if (rule !== null) {
-        rule.hits++;
-        c.secondary.bypassed += parts;
-        return;
-      }
-    }
-    const conn = this.table.get(this.#key, this.#evict);
-    if (!this.#admit(conn.secondary.length, frame.length, false, conn, nowMs, parts)) return;
-    const p = this.#enqueue(conn, false, frame, vnetHdrLen, kind, nowMs, parts > 1 ? parts : null);
-    if (kind === KIND_TCP) this.#trackAck(conn, p, false);
-    this.#compare(conn, nowMs);
+    for (const f of parts) side.emit(f, vnetHdrLen);
+    side.counters[reason] += parts.length;
   }
 
   /** Queue-size and memory bounds; counts and reports a refusal. */
-  #admit(queueLength: number, bytes: number, primary: boolean, conn: Connection, nowMs: number, frames: number): boolean {
+  #admit(side: CompareSide, queueLength: number, bytes: number, conn: Connection, nowMs: number, frames: number): boolean {
     const cfg = this.config;
-    const c = this.counters;
     // QEMU admits while the queue holds ≤ max packets, so max+1 fit; extended mode holds max.
-    const full = cfg.mode === 'qemu' ? queueLength > cfg.maxQueueSize : queueLength >= cfg.maxQueueSize;
+    const full = this.qemuMode ? queueLength > cfg.maxQueueSize : queueLength >= cfg.maxQueueSize;
     if (full) {
-      if (primary) c.primaryQueueFull += frames;
-      else c.secondary.queueFull += frames;
+      this.#drop(side, 'queueFull', frames);
       // QEMU only traces this drop; extended mode asks for a checkpoint to resynchronise.
-      if (cfg.mode === 'extended') this.#request('queue-overflow', nowMs, { cause: 'queue-overflow', flow: conn.describe(), proto: conn.proto });
+      if (!this.qemuMode) this.#request('queue-overflow', nowMs, { cause: 'queue-overflow', flow: conn.describe(), proto: conn.proto });
       return false;
     }
     if (this.#queuedBytes + bytes > cfg.maxQueuedBytes) {
-      if (primary) c.primaryMemory += frames;
-      else c.secondary.memory += frames;
+      this.#drop(side, 'memory', frames);
       this.#request('memory', nowMs, { cause: 'memory', flow: conn.describe(), proto: conn.proto });
       return false;
     }
     return true;
   }
 
-  #enqueue(conn: Connection, primary: boolean, frame: Uint8Array, vnetHdrLen: number, kind: PacketKind, nowMs: number, parts: Buffer[] | number | null): ComparePacket {
+  #drop(side: CompareSide, reason: DropReason, frames: number): void {
+    side.counters[reason] += frames;
+  }
+
+  #enqueue(side: CompareSide, conn: Connection, frame: Uint8Array, vnetHdrLen: number, kind: PacketKind, nowMs: number, parts: Buffer[] | null): ComparePacket {
     const key = this.#key;
-    // The queue owns its packets: copy out of the socket chunk (which may be 64 KiB for a 60-byte frame).
-    // allocUnsafe takes small copies from Node's pool; set() is a memcpy.
-    const copy = Buffer.allocUnsafe(frame.length);
-    copy.set(frame);
-    const p = new ComparePacket(copy, vnetHdrLen, nowMs, this.#arrival++);
+    const p = this.store.acquire();
+    p.buf = frame;
+    p.off = 0;
+    p.len = frame.length;
+    // A reassembled datagram is the reassembler's own buffer; anything else is the caller's.
+    p.borrowed = parts === null;
+    p.vnetHdrLen = vnetHdrLen;
+    p.createdMs = nowMs;
+    p.arrival = this.#arrival++;
     p.kind = kind;
-    if (Array.isArray(parts)) p.parts = parts;
-    p.frames = parts === null ? 1 : Array.isArray(parts) ? parts.length : parts;
+    p.parts = parts;
+    p.frames = parts === null ? 1 : parts.length;
     p.family = key.family;
     p.l3Offset = key.l3Offset;
     p.l4Offset = key.l4Offset;
     p.ipHeaderLen = key.ipHeaderLen;
-    const d = p.data;
+    const d = frame;
     if (kind === KIND_TCP) {
       const l4 = key.l4Offset;
-      p.tcpSeq = ((d[l4 + 4]! << 24) | (d[l4 + 5]! << 16) | (d[l4 + 6]! << 8) | d[l4 + 7]!) >>> 0;
-      p.tcpAck = ((d[l4 + 8]! << 24) | (d[l4 + 9]! << 16) | (d[l4 + 10]! << 8) | d[l4 + 11]!) >>> 0;
+      p.tcpSeq = u32be(d, l4 + 4);
+      p.tcpAck = u32be(d, l4 + 8);
       p.tcpFlags = d[l4 + 13]!;
       p.headerSize = l4 + (d[l4 + 12]! >> 4) * 4;
       // QEMU counts everything after the TCP header as payload (Ethernet padding too); extended
       // mode stops at the IP datagram's end.
-      const end = this.config.mode === 'qemu' ? d.length : Math.min(d.length, this.#view.ipEnd);
+      const end = this.qemuMode ? d.length : Math.min(d.length, this.#view.ipEnd);
       p.payloadSize = Math.max(0, end - p.headerSize);
       p.seqEnd = (p.tcpSeq + p.payloadSize) >>> 0;
     } else if (kind === KIND_UDP || kind === KIND_ICMP) {
       // QEMU starts at vnet + ETH_HLEN + IHL·4 whatever the L2 length; extended mode at the real L4 offset.
-      p.cmpOffset = this.config.mode === 'qemu' ? vnetHdrLen + 14 + key.ipHeaderLen : key.l4Offset;
+      p.cmpOffset = this.qemuMode ? vnetHdrLen + 14 + key.ipHeaderLen : key.l4Offset;
     } else if (kind === KIND_ARP) {
       p.cmpOffset = key.l3Offset;
     } else {
       p.cmpOffset = vnetHdrLen;
     }
-    if (primary) {
-      if (kind === KIND_TCP) conn.primary.insertBySeq(p);
-      else conn.primary.push(p);
-      this.#queuedPrimary += p.frames;
-    } else {
-      if (kind === KIND_TCP) conn.secondary.insertBySeq(p);
-      else conn.secondary.push(p);
-      this.#queuedSecondary += p.frames;
-    }
-    this.#queuedBytes += d.length;
+    const q = side.of(conn).queue;
+    if (kind === KIND_TCP) q.insertBySeq(p);
+    else q.push(p);
+    p.waiting = true;
+    side.queued += p.frames;
+    this.#queuedBytes += p.len;
     return p;
   }
 
-  #trackAck(conn: Connection, p: ComparePacket, primary: boolean): void {
-    const prev = primary ? conn.pack : conn.sack;
+  #trackAck(side: CompareSide, conn: Connection, p: ComparePacket): void {
+    const half = side.of(conn);
+    const prev = half.ack;
     // QEMU's `ack - max > 0` is unsigned: it keeps the latest differing ACK. Extended mode keeps a wrap-aware maximum.
-    const next = this.config.mode === 'qemu' ? p.tcpAck : prev === 0 || after(p.tcpAck, prev) ? p.tcpAck : prev;
-    if (primary) conn.pack = next;
-    else conn.sack = next;
+    half.ack = this.qemuMode ? p.tcpAck : prev === 0 || seqAfter(p.tcpAck, prev) ? p.tcpAck : prev;
   }
 
-  #compare(conn: Connection, nowMs: number): void {
-    if (conn.kind === KIND_TCP) this.#compareTcp(conn, nowMs);
-    else this.#compareDatagrams(conn, nowMs);
+  leave(side: CompareSide, p: ComparePacket, reason: LeaveReason): void {
+    p.waiting = false;
+    side.queued -= p.frames;
+    this.#queuedBytes -= p.len;
+    side.counters[reason] += p.frames;
+    side.emitPacket(p);
+    this.store.free(p);
   }
 
-  /** Releases a queued primary (its original fragments, if reassembled); returns the frames released. */
-  #releasePrimary(p: ComparePacket): number {
-    this.#queuedPrimary -= p.frames;
-    this.#queuedBytes -= p.data.length;
-    return this.#emit(p.data, p.vnetHdrLen, p.parts);
-  }
-
-  #emit(frame: Uint8Array, vnetHdrLen: number, parts: Buffer[] | null): number {
-    if (parts === null) {
-      this.#sink.release(frame, vnetHdrLen);
-      return 1;
+  diverged(conn: Connection, nowMs: number, cause: 'payload' | 'size' | 'ack' | 'header', p: ComparePacket, s: ComparePacket, firstDiff: number, field: string | null): void {
+    if (this.#pending !== null) {
+      this.counters.coalesced++;
+      return;
     }
-    for (const f of parts) this.#sink.release(f, vnetHdrLen);
-    return parts.length;
-  }
-
-  /** Drops a queued secondary; returns the frames it stood for. */
-  #dropSecondary(p: ComparePacket): number {
-    this.#queuedSecondary -= p.frames;
-    this.#queuedBytes -= p.data.length;
-    return p.frames;
+    this.#request(cause, nowMs, {
+      cause,
+      flow: conn.describe(),
+      proto: conn.proto,
+      ...(field !== null ? { field } : {}),
+      ...(conn.kind === KIND_TCP ? { seq: [p.tcpSeq, p.seqEnd] as const } : {}),
+      firstDiffOffset: firstDiff,
+      primary: snapshot(p),
+      secondary: snapshot(s),
+    });
   }
 
   /** Feeds the fragment in this.#view to a side's reassembler; the datagram once complete, else null. */
-  #reassemble(primary: boolean, nowMs: number): { frame: Buffer; fragments: Buffer[] } | null {
-    const c = this.counters;
+  #reassemble(side: CompareSide, nowMs: number): { frame: Buffer; fragments: Buffer[] } | null {
     const dropped: Buffer[] = [];
-    const r = (primary ? this.#reasmPrimary : this.#reasmSecondary).add(this.#view, nowMs, dropped);
+    const r = side.reassembler.add(this.#view, nowMs, dropped);
     // `dropped` holds earlier fragments of a datagram given up on; the current one is in r's verdict.
-    const gone = dropped.length + (r === 'dropped' ? 1 : 0);
-    if (primary) {
-      this.#heldPrimary -= dropped.length;
-      c.fragments.primaryBad += gone;
-    } else {
-      this.#heldSecondary -= dropped.length;
-      c.fragments.secondaryBad += gone;
-    }
+    side.held -= dropped.length;
+    this.#drop(side, 'badFragment', dropped.length + (r === 'dropped' ? 1 : 0));
     if (r === 'dropped') return null;
     if (r === 'held') {
-      if (primary) this.#heldPrimary++;
-      else this.#heldSecondary++;
+      side.held++;
       return null;
     }
     // Complete: the held fragments (all but the current one) move into the queue with it.
-    if (primary) this.#heldPrimary -= r.fragments.length - 1;
-    else this.#heldSecondary -= r.fragments.length - 1;
-    c.fragments.reassembled++;
+    side.held -= r.fragments.length - 1;
+    this.counters.reassembled++;
     return r;
-  }
-
-  // reference colo-proxy.md §8.4, colo_compare_tcp: the lowest-sequence packets of each side are compared.
-  #compareTcp(conn: Connection, nowMs: number): void {
-    const c = this.counters;
-    const minAck = this.config.mode === 'qemu' ? Math.min(conn.pack, conn.sack) : after(conn.pack, conn.sack) ? conn.sack : conn.pack;
-    const pq = conn.primary;
-    const sq = conn.secondary;
-    let p: ComparePacket | undefined;
-    for (;;) {
-      // label pri:
-      p = pq.shift();
-      if (p === undefined) return;
-      for (;;) {
-        // label sec:
-        const s = sq.shift();
-        if (s === undefined) {
-          pq.unshift(p!);
-          return;
-        }
-        let pl: ComparePacket | null = p!;
-        if (pl.tcpSeq === pl.seqEnd) {
-          c.released.noPayload += this.#releasePrimary(pl);
-          pl = null;
-        }
-        if (pl !== null && conn.compareSeq !== 0 && !after(pl.seqEnd, conn.compareSeq)) {
-          c.released.alreadyCompared += this.#releasePrimary(pl);
-          pl = null;
-        }
-        if (s.tcpSeq === s.seqEnd || (conn.compareSeq !== 0 && !after(s.seqEnd, conn.compareSeq))) {
-          if (s.tcpSeq === s.seqEnd) c.secondary.noPayload += this.#dropSecondary(s);
-          else c.secondary.alreadyCompared += this.#dropSecondary(s);
-          if (pl === null) break; // goto pri
-          p = pl;
-          continue; // goto sec
-        }
-        if (pl === null) {
-          sq.unshift(s);
-          break; // goto pri
-        }
-        const mark = this.#markTcp(pl, s, minAck);
-        if (mark === FREE_PRIMARY) {
-          conn.compareSeq = pl.seqEnd;
-          c.released.matched += this.#releasePrimary(pl);
-          sq.unshift(s);
-          break;
-        }
-        if (mark === FREE_SECONDARY) {
-          conn.compareSeq = s.seqEnd;
-          c.secondary.matched += this.#dropSecondary(s);
-          p = pl;
-          continue;
-        }
-        if (mark === (FREE_PRIMARY | FREE_SECONDARY)) {
-          conn.compareSeq = pl.seqEnd;
-          c.released.matched += this.#releasePrimary(pl);
-          c.secondary.matched += this.#dropSecondary(s);
-          break;
-        }
-        pq.unshift(pl);
-        sq.unshift(s);
-        const cause = this.#tcpMissCause;
-        this.#request(cause, nowMs, {
-          cause,
-          flow: conn.describe(),
-          proto: conn.proto,
-          ...(cause === 'header' && this.#tcpMissField !== null ? { field: this.#tcpMissField } : {}),
-          seq: [pl.tcpSeq, pl.seqEnd],
-          firstDiffOffset: firstDiff(pl.data, pl.headerSize + pl.offset, s.data, s.headerSize + s.offset),
-          primary: pl,
-          secondary: s,
-        });
-        return;
-      }
-    }
-  }
-
-  // colo_mark_tcp_pkt; bounds-checked where QEMU's memcmp would read past a shorter segment.
-  #markTcp(p: ComparePacket, s: ComparePacket, maxAck: number): number {
-    if (p.tcpSeq === s.tcpSeq && p.seqEnd === s.seqEnd && bytesEqual(p.data, p.headerSize, s.data, s.headerSize, p.payloadSize)) {
-      // Same segment on both sides: extended mode also compares what the headers say (normalized).
-      if (this.#extended) {
-        const field = tcpHeaderDifference(p.data, p.l4Offset, s.data, s.l4Offset, this.#norm);
-        if (field !== null) {
-          this.#tcpMissCause = 'header';
-          this.#tcpMissField = field;
-          return 0;
-        }
-      }
-      return FREE_PRIMARY | FREE_SECONDARY;
-    }
-    if (!after(p.seqEnd, s.seqEnd)) {
-      const len = p.payloadSize - p.offset;
-      if (bytesEqual(p.data, p.headerSize + p.offset, s.data, s.headerSize + s.offset, len)) {
-        if (!after(p.tcpAck, maxAck)) {
-          s.offset += len;
-          return FREE_PRIMARY;
-        }
-        // The secondary has not acknowledged what the primary's ACK covers yet.
-        this.#tcpMissCause = 'ack';
-        return 0;
-      }
-    } else {
-      const len = s.payloadSize - s.offset;
-      if (bytesEqual(p.data, p.headerSize + p.offset, s.data, s.headerSize + s.offset, len)) {
-        p.offset += len;
-        return FREE_SECONDARY;
-      }
-    }
-    this.#tcpMissCause = 'payload';
-    return 0;
-  }
-
-  // colo_compare_packet, but FIFO: the oldest primary is compared first (upstream pops the newest).
-  #compareDatagrams(conn: Connection, nowMs: number): void {
-    const c = this.counters;
-    const pq = conn.primary;
-    const sq = conn.secondary;
-    while (pq.length > 0 && sq.length > 0) {
-      const p = pq.front()!;
-      let hit = -1;
-      const normalized = this.#extended && p.kind === KIND_OTHER && p.family !== 0;
-      for (let i = 0; i < sq.length; i++) {
-        const s = sq.at(i)!;
-        if (s.data.length !== p.data.length) continue;
-        const same = normalized
-          ? compareNormalizedFrames(p.data, s.data, p.cmpOffset, p.l3Offset, p.ipHeaderLen, p.family, this.#norm) < 0
-          : bytesEqual(p.data, p.cmpOffset, s.data, p.cmpOffset, p.data.length - p.cmpOffset);
-        if (same) {
-          hit = i;
-          break;
-        }
-      }
-      if (hit < 0) {
-        const s = sq.front()!;
-        const cause: CheckpointCause = s.data.length !== p.data.length ? 'size' : 'payload';
-        const diff =
-          normalized && cause === 'payload'
-            ? compareNormalizedFrames(p.data, s.data, p.cmpOffset, p.l3Offset, p.ipHeaderLen, p.family, this.#norm)
-            : firstDiff(p.data, p.cmpOffset, s.data, p.cmpOffset);
-        this.#request(cause, nowMs, {
-          cause,
-          flow: conn.describe(),
-          proto: conn.proto,
-          firstDiffOffset: diff,
-          primary: p,
-          secondary: s,
-        });
-        return;
-      }
-      pq.shift();
-      const s = sq.removeAt(hit);
-      c.released.matched += this.#releasePrimary(p);
-      c.secondary.matched += this.#dropSecondary(s);
-    }
   }
 
   /** Emits a checkpoint request, or coalesces it into the pending one. */
@@ -632,9 +304,12 @@ export class CompareEngine {
    * The old-packet scan (colo_old_packet_check): the first connection, in
    * creation order, holding a packet older than compareTimeoutMs yields one
    * request. While a request is pending and not done for compareTimeoutMs,
-   * it is repeated (the checkpointer may have missed it).
+   * it is repeated (the checkpointer may have missed it). Also moves waiting
+   * packets out of sparse storage slabs (packet-store.ts).
    */
   scan(nowMs: number): void {
+    // Packets that waited long keep their slabs from reuse: give them buffers of their own.
+    if (this.store.slabBytes > 2 * this.#queuedBytes + 4 * STORE_SLAB_BYTES) this.#compactStore();
     const timeout = this.config.compareTimeoutMs;
     const pending = this.#pending;
     if (pending !== null) {
@@ -645,32 +320,52 @@ export class CompareEngine {
       }
       return;
     }
-    if (this.#reasmPrimary.oldestMs() < nowMs - timeout || this.#reasmSecondary.oldestMs() < nowMs - timeout) {
+    if (this.primary.reassembler.oldestMs() < nowMs - timeout || this.secondary.reassembler.oldestMs() < nowMs - timeout) {
       this.#request('timeout', nowMs, { cause: 'timeout', flow: 'incomplete IP fragments', proto: -1 });
       return;
     }
-    if (this.#queuedPrimary === 0 && this.#queuedSecondary === 0) return;
+    if (this.primary.queued === 0 && this.secondary.queued === 0) return;
     let oldest: Connection | null = null;
     for (const conn of this.table.busyConnections()) {
-      const t = Math.min(conn.primary.oldestMs(), conn.secondary.oldestMs());
+      const t = Math.min(conn.primary.queue.oldestMs(), conn.secondary.queue.oldestMs());
       if (nowMs - t > timeout && (oldest === null || conn.serial < oldest.serial)) oldest = conn;
     }
     if (oldest !== null) {
-      const p = oldest.primary.front();
-      const s = oldest.secondary.front();
-      const d: Divergence = { cause: 'timeout', flow: oldest.describe(), proto: oldest.proto, ...(p !== undefined ? { primary: p } : {}), ...(s !== undefined ? { secondary: s } : {}) };
+      const p = oldest.primary.queue.front();
+      const s = oldest.secondary.queue.front();
+      const d: Divergence = { cause: 'timeout', flow: oldest.describe(), proto: oldest.proto, ...(p !== undefined ? { primary: snapshot(p) } : {}), ...(s !== undefined ? { secondary: snapshot(s) } : {}) };
       this.#request('timeout', nowMs, d);
     }
   }
 
+  /** Copies waiting packets out of slabs that are mostly free, so that those can be reused. */
+  #compactStore(): void {
+    const store = this.store;
+    for (const conn of this.table.busyConnections()) {
+      for (const q of [conn.primary.queue, conn.secondary.queue]) {
+        for (let i = 0; i < q.length; i++) if (store.copyOutIfSparse(q.at(i)!)) this.counters.copiedOut++;
+      }
+    }
+  }
+
   /**
-   * The checkpoint is done (COLO_CHECKPOINT, QMP RESUME, control command):
-   * release every queued primary in arrival order, drop every queued
-   * secondary, keep connection state (compare_seq, ACKs) as QEMU does.
+   * The connections holding the most packets, deepest first (at most
+   * `limit`): what the live page and query-status show of the table.
    */
+  busiest(limit: number, nowMs: number): { flow: string; primary: number; secondary: number; oldestMs: number }[] {
+    const busy = this.table.busyConnections();
+    busy.sort((a, b) => b.primary.queue.length + b.secondary.queue.length - (a.primary.queue.length + a.secondary.queue.length));
+    return busy.slice(0, limit).map((c) => ({
+      flow: c.describe(),
+      primary: c.primary.queue.length,
+      secondary: c.secondary.queue.length,
+      oldestMs: Math.max(0, Math.round(nowMs - Math.min(c.primary.queue.oldestMs(), c.secondary.queue.oldestMs()))),
+    }));
+  }
+
   /** Adds a bypass rule at run time (extended mode only: QEMU mode compares everything). */
   addBypass(rule: BypassRule): void {
-    if (!this.#extended) throw new NetrrError('ERR_BAD_OPTION', 'bypass rules apply to --mode extended only');
+    if (this.qemuMode) throw new NetrrError('ERR_BAD_OPTION', 'bypass rules apply to --mode extended only');
     this.config.bypass.push(rule);
   }
 
@@ -682,24 +377,28 @@ export class CompareEngine {
     list.splice(i, 1);
   }
 
+  /**
+   * The checkpoint is done (COLO_CHECKPOINT, QMP RESUME, control command):
+   * release every queued primary in arrival order, drop every queued
+   * secondary, keep connection state (compare_seq, ACKs) as QEMU does.
+   */
   checkpointDone(): void {
-    const c = this.counters;
     const primaries: ComparePacket[] = [];
     for (const conn of this.table.busyConnections()) {
-      for (const p of conn.primary.drain()) primaries.push(p);
-      for (const s of conn.secondary.drain()) c.secondary.flushed += this.#dropSecondary(s);
+      for (const p of conn.primary.queue.drain()) primaries.push(p);
+      for (const s of conn.secondary.queue.drain()) this.leave(this.secondary, s, 'flushed');
     }
     primaries.sort((a, b) => a.arrival - b.arrival);
-    for (const p of primaries) c.released.flushed += this.#releasePrimary(p);
+    for (const p of primaries) this.leave(this.primary, p, 'flushed');
     // Incomplete datagrams: the primary's fragments go out as they are, the secondary's are dropped.
-    for (const f of this.#reasmPrimary.drain()) {
+    for (const f of this.primary.reassembler.drain()) {
       this.#sink.release(f.frame, f.vnetHdrLen);
-      c.released.flushed++;
+      this.counters.primary.flushed++;
     }
-    c.secondary.flushed += this.#reasmSecondary.drain().length;
-    this.#heldPrimary = 0;
-    this.#heldSecondary = 0;
-    c.checkpointsDone++;
+    this.counters.secondary.flushed += this.secondary.reassembler.drain().length;
+    this.primary.held = 0;
+    this.secondary.held = 0;
+    this.counters.checkpointsDone++;
     this.#pending = null;
   }
 
@@ -713,11 +412,13 @@ export class CompareEngine {
     if (!conn.busy) return;
     // Never silently: its primaries go out in arrival order, its secondaries are counted,
     // and the replicas are asked to resynchronise.
-    const c = this.counters;
-    for (const p of conn.primary.drain()) c.released.evicted += this.#releasePrimary(p);
-    for (const s of conn.secondary.drain()) c.secondary.evicted += this.#dropSecondary(s);
+    for (const p of conn.primary.queue.drain()) this.leave(this.primary, p, 'evicted');
+    for (const s of conn.secondary.queue.drain()) this.leave(this.secondary, s, 'evicted');
     this.#request('table-full', this.#now, { cause: 'table-full', flow: conn.describe(), proto: conn.proto });
   };
+}
 
-
+/** A side's frame, copied, for a report (the packet itself goes back to the pool). */
+function snapshot(p: ComparePacket): DivergentFrame {
+  return { data: p.buf.slice(p.off, p.off + p.len), vnetHdrLen: p.vnetHdrLen, compareStart: p.kind === KIND_TCP ? p.headerSize + p.offset : p.cmpOffset };
 }

@@ -12,6 +12,7 @@
 
 import { flowHash } from '../../packet/flow-key.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../../packet/link.ts';
+import type { Slab } from './packet-store.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L3_ARP, L3_IPV4, L3_IPV6, type PacketView } from '../../packet/packet-view.ts';
 
 export const KIND_UNSUPPORTED = 0;
@@ -32,20 +33,33 @@ const IPPROTO_AH = 51;
 const IPPROTO_SCTP = 132;
 const IPPROTO_UDPLITE = 136;
 
+/**
+ * One queued packet. Its bytes are buf[off, off + len): the caller's frame
+ * while the packet is being compared on arrival, the store's copy once it
+ * waits (packet-store.ts). Offsets below are from the frame's start. Packet
+ * objects are pooled: nothing outside the engine keeps one.
+ */
 export class ComparePacket {
-  /** Owned copy of the record payload (vnet header included). */
-  readonly data: Buffer;
-  readonly vnetHdrLen: number;
-  readonly createdMs: number;
+  buf: Uint8Array = EMPTY;
+  off = 0;
+  len = 0;
+  /** The store slab holding the bytes (null: the caller's frame, or a buffer of its own). */
+  slab: Slab | null = null;
+  /** The bytes are the caller's frame, valid only during the input call. */
+  borrowed = false;
+  /** In a connection's queue. */
+  waiting = false;
+  vnetHdrLen = 0;
+  createdMs = 0;
   /** Global arrival number, for release in arrival order. */
-  readonly arrival: number;
+  arrival = 0;
   kind: PacketKind = KIND_OTHER;
   /** Where the compared bytes start (UDP/ICMP: L4 header; other: after the vnet header). */
   cmpOffset = 0;
   tcpSeq = 0;
   tcpAck = 0;
   seqEnd = 0;
-  /** Bytes from the start of data to the end of the TCP header. */
+  /** Bytes from the start of the frame to the end of the TCP header. */
   headerSize = 0;
   payloadSize = 0;
   /** Payload bytes already matched by a partial compare. */
@@ -61,13 +75,13 @@ export class ComparePacket {
   l4Offset = 0;
   ipHeaderLen = 0;
 
-  constructor(data: Buffer, vnetHdrLen: number, createdMs: number, arrival: number) {
-    this.data = data;
-    this.vnetHdrLen = vnetHdrLen;
-    this.createdMs = createdMs;
-    this.arrival = arrival;
+  /** The frame as a view (allocates: for reports and releases, not for comparing). */
+  view(): Uint8Array {
+    return this.buf.subarray(this.off, this.off + this.len);
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The directional connection key of a classified frame (scratch object, reused). */
 export class ConnKey {
@@ -129,8 +143,7 @@ export function classifyQemu(frame: Uint8Array, vnetHdrLen: number, key: ConnKey
   const proto = frame[l3 + 9]!;
   key.family = 4;
   key.proto = proto;
-  key.src.fill(0);
-  key.dst.fill(0);
+  // Only the first 4 address bytes of an IPv4 key are hashed or compared (Connection.matches).
   for (let i = 0; i < 4; i++) {
     key.src[i] = frame[l3 + 12 + i]!;
     key.dst[i] = frame[l3 + 16 + i]!;

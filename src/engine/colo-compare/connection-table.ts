@@ -8,9 +8,20 @@
 // silent secondary crawl at 2.8k frames/s (issue 8 item 5).
 
 import { type ConnKey, type PacketKind } from './compare-packet.ts';
-import { PacketQueue } from './packet-queue.ts';
+import { PacketQueue, type QueueOwner } from './packet-queue.ts';
 
 export const DEFAULT_MAX_CONNECTIONS = 16384;
+
+/** One replica's half of a connection: its queue and the ACK it last sent. */
+export class ConnectionSide {
+  readonly queue: PacketQueue;
+  /** TCP: the ACK tracked (QEMU: the last differing ACK queued). */
+  ack = 0;
+
+  constructor(owner: QueueOwner) {
+    this.queue = new PacketQueue(owner);
+  }
+}
 
 export class Connection {
   readonly family: number;
@@ -21,13 +32,10 @@ export class Connection {
   readonly dport: number;
   readonly hash: number;
   readonly kind: PacketKind;
-  readonly primary: PacketQueue;
-  readonly secondary: PacketQueue;
+  readonly primary: ConnectionSide;
+  readonly secondary: ConnectionSide;
   /** TCP: end of the last compared sequence (0 = nothing compared yet, as QEMU). */
   compareSeq = 0;
-  /** TCP: the ACK tracked per side (QEMU: the last differing ACK queued). */
-  pack = 0;
-  sack = 0;
   /** Creation number (the order of QEMU's conn_list). */
   readonly serial: number;
   // hash chain and LRU list links
@@ -40,8 +48,8 @@ export class Connection {
 
   constructor(key: ConnKey, serial: number, table: ConnectionTable) {
     this.#table = table;
-    this.primary = new PacketQueue(this);
-    this.secondary = new PacketQueue(this);
+    this.primary = new ConnectionSide(this);
+    this.secondary = new ConnectionSide(this);
     this.family = key.family;
     this.proto = key.proto;
     this.src = key.src.slice();
@@ -61,7 +69,7 @@ export class Connection {
   }
 
   get busy(): boolean {
-    return this.primary.length > 0 || this.secondary.length > 0;
+    return this.primary.queue.length > 0 || this.secondary.queue.length > 0;
   }
 
   /** A queue went from empty to non-empty or back (PacketQueue calls this). */
@@ -85,9 +93,14 @@ interface LruList {
   tail: Connection | null;
 }
 
+/** Most bucket slots the table allocates (8 MiB of pointers); chains take any connections beyond. */
+const MAX_BUCKETS = 1 << 20;
+
 export class ConnectionTable {
   readonly maxConnections: number;
-  #buckets = new Map<number, Connection>();
+  /** Chained hash buckets indexed by hash & mask (an array index, no Map hashing of a heap-number key). */
+  readonly #buckets: (Connection | null)[];
+  readonly #mask: number;
   #size = 0;
   #serial = 0;
   #idle: LruList = { head: null, tail: null };
@@ -97,6 +110,11 @@ export class ConnectionTable {
 
   constructor(maxConnections = DEFAULT_MAX_CONNECTIONS) {
     this.maxConnections = maxConnections;
+    // At least twice the bound, a power of two.
+    let n = 16;
+    while (n < maxConnections * 2 && n < MAX_BUCKETS) n *= 2;
+    this.#buckets = new Array<Connection | null>(n).fill(null);
+    this.#mask = n - 1;
   }
 
   get size(): number {
@@ -109,7 +127,8 @@ export class ConnectionTable {
    * evicted connection first (its queues still full, for accounting).
    */
   get(key: ConnKey, onEvict: (c: Connection) => void): Connection {
-    let c = this.#buckets.get(key.hash) ?? null;
+    const slot = key.hash & this.#mask;
+    let c: Connection | null = this.#buckets[slot]!;
     while (c !== null && !c.matches(key)) c = c.nextInBucket;
     if (c !== null) {
       this.#touch(c);
@@ -123,8 +142,8 @@ export class ConnectionTable {
       this.evicted++;
     }
     c = new Connection(key, this.#serial++, this);
-    c.nextInBucket = this.#buckets.get(key.hash) ?? null;
-    this.#buckets.set(key.hash, c);
+    c.nextInBucket = this.#buckets[slot]!;
+    this.#buckets[slot] = c;
     this.#size++;
     this.created++;
     append(this.#idle, c);
@@ -147,17 +166,16 @@ export class ConnectionTable {
 
   #remove(c: Connection): void {
     unlink(c.onBusyList ? this.#busy : this.#idle, c);
+    const slot = c.hash & this.#mask;
     let prev: Connection | null = null;
-    let cur = this.#buckets.get(c.hash) ?? null;
+    let cur: Connection | null = this.#buckets[slot]!;
     while (cur !== null && cur !== c) {
       prev = cur;
       cur = cur.nextInBucket;
     }
     if (cur === null) return;
-    if (prev === null) {
-      if (c.nextInBucket === null) this.#buckets.delete(c.hash);
-      else this.#buckets.set(c.hash, c.nextInBucket);
-    } else prev.nextInBucket = c.nextInBucket;
+    if (prev === null) this.#buckets[slot] = c.nextInBucket;
+    else prev.nextInBucket = c.nextInBucket;
     this.#size--;
   }
 

@@ -1,8 +1,7 @@
 // The JSON line written for each checkpoint request: which flow, why, where
 // the two sides first differ, and a few bytes of context from each.
 
-import type { CheckpointRequest } from './compare-engine.ts';
-import type { ComparePacket } from './compare-packet.ts';
+import type { CheckpointRequest, DivergentFrame } from './compare-config.ts';
 
 /** Bytes of context shown on each side of the first difference. */
 export const CONTEXT_BYTES = 16;
@@ -21,14 +20,9 @@ export interface DivergenceRecord {
   normalizers: string[];
 }
 
-function context(p: ComparePacket, start: number, diff: number | undefined): string {
-  const from = start + Math.max(0, (diff ?? 0) - CONTEXT_BYTES / 2);
-  return Buffer.from(p.data.subarray(from, from + CONTEXT_BYTES)).toString('hex');
-}
-
-/** Where the compared bytes of a packet start (TCP: payload at its matched offset). */
-function compareStart(p: ComparePacket): number {
-  return p.kind === 1 ? p.headerSize + p.offset : p.cmpOffset;
+function context(f: DivergentFrame, diff: number | undefined): string {
+  const from = f.compareStart + Math.max(0, (diff ?? 0) - CONTEXT_BYTES / 2);
+  return Buffer.from(f.data.subarray(from, from + CONTEXT_BYTES)).toString('hex');
 }
 
 export function divergenceRecord(req: CheckpointRequest, normalizers: readonly string[], isoTime: string): DivergenceRecord {
@@ -37,7 +31,7 @@ export function divergenceRecord(req: CheckpointRequest, normalizers: readonly s
   if (d.seq !== undefined) r.seq = [d.seq[0], d.seq[1]];
   if (d.firstDiffOffset !== undefined) r.firstDiffOffset = d.firstDiffOffset;
   if (d.field !== undefined) r.field = d.field;
-  if (d.primary !== undefined) r.primary = { length: d.primary.data.length, context: context(d.primary, compareStart(d.primary), d.firstDiffOffset) };
-  if (d.secondary !== undefined) r.secondary = { length: d.secondary.data.length, context: context(d.secondary, compareStart(d.secondary), d.firstDiffOffset) };
+  if (d.primary !== undefined) r.primary = { length: d.primary.data.length, context: context(d.primary, d.firstDiffOffset) };
+  if (d.secondary !== undefined) r.secondary = { length: d.secondary.data.length, context: context(d.secondary, d.firstDiffOffset) };
   return r;
 }
