@@ -57,17 +57,17 @@ test('property: the secondary differs from the primary in exactly one byte of th
   );
 });
 
-test('metrics: names from counter paths, _total on counters, endpoints and filters as labels, one family per name', () => {
-  assert.equal(metricName('released.noPayload'), 'netrr_released_no_payload');
+test('metrics: names from counter paths, _total on counters, endpoints and filters as labels, one family per name, hold times as a histogram', () => {
+  assert.equal(metricName('primary.noPayload'), 'netrr_primary_no_payload');
   assert.equal(labelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
   const ep = (rx: number): CounterTree => ({ rxFrames: rx, txFrames: 1, txQueuedFrames: 2, port: { sent: 1, backlogFrames: 0 } });
   const text = prometheusText([
-    { name: 'c0', tree: { primaryIn: 3, released: { matched: 2 }, queued: { primary: 1 }, endpoints: { 'primary-in': ep(3) } } },
-    { name: 'b0', tree: { guest: ep(7), filters: { b: { enqueued: 4, backlogFrames: 1, dropped: { overlimit: 0 } } }, bad: Number.NaN } },
+    { name: 'c0', tree: { primary: { in: 3, matched: 2 }, queued: { primary: 1 }, endpoints: { 'primary-in': ep(3) } } },
+    { name: 'b0', tree: { guest: ep(7), filters: { b: { enqueued: 4, backlogFrames: 1, dropped: { overlimit: 0 }, holdTime: { count: 4, sumMs: 52, buckets: { 'le1ms': 1, 'le10ms': 2, 'le100ms': 1, more: 0 } } } }, bad: Number.NaN } },
   ]);
   assert.equal(text, [
     '# TYPE netrr_primary_in_total counter', 'netrr_primary_in_total{instance="c0"} 3',
-    '# TYPE netrr_released_matched_total counter', 'netrr_released_matched_total{instance="c0"} 2',
+    '# TYPE netrr_primary_matched_total counter', 'netrr_primary_matched_total{instance="c0"} 2',
     '# TYPE netrr_queued_primary gauge', 'netrr_queued_primary{instance="c0"} 1',
     '# TYPE netrr_endpoint_rx_frames_total counter', 'netrr_endpoint_rx_frames_total{instance="c0",endpoint="primary-in"} 3', 'netrr_endpoint_rx_frames_total{instance="b0",endpoint="guest"} 7',
     '# TYPE netrr_endpoint_tx_frames_total counter', 'netrr_endpoint_tx_frames_total{instance="c0",endpoint="primary-in"} 1', 'netrr_endpoint_tx_frames_total{instance="b0",endpoint="guest"} 1',
@@ -77,6 +77,13 @@ test('metrics: names from counter paths, _total on counters, endpoints and filte
     '# TYPE netrr_filter_enqueued_total counter', 'netrr_filter_enqueued_total{instance="b0",filter="b"} 4',
     '# TYPE netrr_filter_backlog_frames gauge', 'netrr_filter_backlog_frames{instance="b0",filter="b"} 1',
     '# TYPE netrr_filter_dropped_overlimit_total counter', 'netrr_filter_dropped_overlimit_total{instance="b0",filter="b"} 0',
+    '# TYPE netrr_filter_hold_time_seconds histogram',
+    'netrr_filter_hold_time_seconds_bucket{instance="b0",filter="b",le="0.001"} 1',
+    'netrr_filter_hold_time_seconds_bucket{instance="b0",filter="b",le="0.01"} 3',
+    'netrr_filter_hold_time_seconds_bucket{instance="b0",filter="b",le="0.1"} 4',
+    'netrr_filter_hold_time_seconds_bucket{instance="b0",filter="b",le="+Inf"} 4',
+    'netrr_filter_hold_time_seconds_sum{instance="b0",filter="b"} 0.052',
+    'netrr_filter_hold_time_seconds_count{instance="b0",filter="b"} 4',
     '',
   ].join('\n'));
 });
@@ -89,7 +96,7 @@ test('property: every metrics line is valid Prometheus exposition', () => {
       const text = prometheusText(instances as { name: string; tree: CounterTree }[]);
       for (const line of text.split('\n')) {
         if (line === '') continue;
-        assert.match(line, /^(# TYPE netrr_[a-z0-9_]+ (counter|gauge)|netrr_[a-z0-9_]+\{instance="(?:[^"\\\n]|\\["\\n])*"(,(endpoint|filter)="(?:[^"\\\n]|\\["\\n])*")*\} -?\d+)$/, line);
+        assert.match(line, /^(# TYPE netrr_[a-z0-9_]+ (counter|gauge|histogram)|netrr_[a-z0-9_]+\{instance="(?:[^"\\\n]|\\["\\n])*"(,(endpoint|filter)="(?:[^"\\\n]|\\["\\n])*")*(,le="(\+Inf|[0-9.e-]+)")?\} -?[0-9.e+-]+)$/, line);
       }
     }),
   );

@@ -32,6 +32,11 @@ test('the live page in Chromium during a demo: counts change, a divergence shows
     await page.waitForFunction(`Number(document.querySelector('#world-frames').textContent) > ${first}`, undefined, { timeout: 10_000 });
     assert.ok((await frames()) > first, 'the world count moves');
     assert.equal(await page.locator('.card[data-instance="compare"]').count(), 1);
+    // The compare's card: its counts are read from the status it is sent (a renamed field shows as "undefined"), and its connection table or the note that none holds packets.
+    const card = (await page.textContent('.card[data-instance="compare"]'))!;
+    assert.doesNotMatch(card, /undefined|NaN/, card);
+    assert.ok(Number(/primary in\s*(\d+)/.exec(card)?.[1]) > 0, card);
+    assert.ok((await page.locator('.card[data-instance="compare"] table.conns, .card[data-instance="compare"] .muted').count()) > 0);
     await page.waitForSelector('li.divergence', { timeout: 15_000 });
     await page.click('li.divergence');
     await page.waitForSelector('#detail .diff');

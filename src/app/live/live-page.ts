@@ -1,8 +1,9 @@
 // The live page: one self-contained HTML document (no external assets, no
 // CDN), fed by /events (server-sent snapshots, live-server.ts). It shows
-// each instance's state, a throughput chart, the divergences (click one for
-// the primary's and the secondary's bytes side by side, the differing bytes
-// highlighted) and the buffer's epochs on a timeline.
+// each instance's state (a compare's busiest connections with their queue
+// depths, a recorder's log, a replay's progress), a throughput chart, the
+// divergences (click one for the primary's and the secondary's bytes side by
+// side, the differing bytes highlighted) and the buffer's epochs on a timeline.
 
 export const LIVE_PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>netrr live</title>
@@ -20,6 +21,7 @@ ul#divergences li:hover{background:#eef}
 #epochs{display:flex;align-items:flex-end;gap:2px;height:60px;background:#fff;border:1px solid #ddd;border-radius:6px;padding:4px}
 #epochs div{background:#48a;width:6px}
 .muted{color:#777}
+table.conns{margin-top:.5em;border-collapse:collapse;font-size:.9em} table.conns th{text-align:left;font-weight:normal;color:#777;padding-right:.8em} table.conns td{padding-right:.8em}
 </style></head>
 <body>
 <h1>netrr live <span class="muted" id="clock"></span></h1>
@@ -41,10 +43,17 @@ function fmt(v){return typeof v==='number'&&!Number.isInteger(v)?v.toFixed(1):v}
 function rows(pairs){return '<table>'+pairs.map(([k,v])=>'<tr><td>'+k+'</td><td class="v">'+fmt(v)+'</td></tr>').join('')+'</table>'}
 function card(i){
   const s=i.status||{};
-  if(i.kind==='compare'){const c=s.counters||{};return rows([['primary in',c.primaryIn],['secondary in',c.secondaryIn],['released',sum(c.released)],['checkpoint requests',c.checkpointRequests],['queued (primary / secondary)',(s.queued||{}).primary+' / '+(s.queued||{}).secondary],['connections',(s.connections||{}).current]])}
+  if(i.kind==='compare'){const c=s.counters||{};return rows([['primary in',(c.primary||{}).in],['secondary in',(c.secondary||{}).in],['released',s.released],['checkpoint requests',c.checkpointRequests],['queued (primary / secondary)',(s.queued||{}).primary+' / '+(s.queued||{}).secondary],['connections',(s.connections||{}).current]])+conns(s.busiest)}
+  if(i.kind==='replay'){const p=s.progress||{};return rows([['state',s.state],['world frames injected',p.injected],['guest frames matched',p.guestFramesMatched],['still expected',p.outstanding],['divergences',p.divergences]])}
+  const r=(s.filters||[]).find(f=>f.kind==='record');
+  if(r){const l=r.log||{};return rows([['records logged',l.records],['log bytes',l.bytes],['segments',l.segments],['held for the log',r.held]])}
   const b=(s.filters||[]).find(f=>f.kind==='buffer');
   if(b){const h=b.holdTime||{};return rows([['held now',b.backlogFrames],['released',b.released],['epochs committed',b.epochsCommitted],['open epoch',b.openEpoch],['hold p50 / p99 (ms, ≤)',fmt(h.p50Ms)+' / '+fmt(h.p99Ms)]])}
   return rows(Object.entries(s.counters||{}).filter(([,v])=>typeof v==='number'));
+}
+function conns(list){
+  if(!list||list.length===0)return '<div class="muted">no connection holds packets</div>';
+  return '<table class="conns"><tr><th>connection</th><th>primary</th><th>secondary</th><th>oldest</th></tr>'+list.map(c=>'<tr class="conn"><td>'+c.flow+'</td><td class="v">'+c.primary+'</td><td class="v">'+c.secondary+'</td><td class="v">'+c.oldestMs+' ms</td></tr>').join('')+'</table>';
 }
 function hexRow(label,hex,other){
   let out='<div class="row">'+label.padEnd(10,' ').replace(/ /g,'&nbsp;');

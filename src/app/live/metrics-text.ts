@@ -8,6 +8,9 @@
 //   netrr_endpoint_rx_frames_total{instance="colo0",endpoint="primary-in"} 12
 //   netrr_filter_epochs_committed_total{instance="buf0",filter="b"} 3
 //   netrr_queued_primary{instance="colo0"} 0            (a gauge)
+// A subtree with count, sumMs and buckets (le<bound>ms keys, per bucket, and
+// `more`) is a histogram, exported in seconds with cumulative buckets:
+//   netrr_filter_hold_time_seconds_bucket{instance="buf0",filter="b",le="0.01"} 41
 // Written directly rather than through prom-client: bench/metrics.ts, 100
 // instances (9 950 samples), 21 ms per scrape against prom-client's 58 ms in
 // the same run (43 ms before metric names were cached by path), and no
@@ -40,8 +43,16 @@ const NAMES = new Map<string, string>();
 const NAME_CACHE_MAX = 65_536;
 
 interface Family {
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   lines: string[];
+}
+
+const BUCKET_KEY = /^le([0-9.]+)ms$/;
+
+/** A histogram subtree (see above): count, sumMs, and buckets keyed le<bound>ms. */
+function isHistogram(t: CounterTree): t is CounterTree & { count: number; sumMs: number; buckets: CounterTree } {
+  const b = t.buckets;
+  return typeof t.count === 'number' && typeof t.sumMs === 'number' && typeof b === 'object' && Object.keys(b).some((k) => BUCKET_KEY.test(k));
 }
 
 function isEndpoint(t: CounterTree): boolean {
@@ -64,10 +75,31 @@ export function prometheusText(instances: readonly { name: string; tree: Counter
     if (f === undefined) families.set(m, (f = { type: gauge ? 'gauge' : 'counter', lines: [] }));
     f.lines.push(`${m}{${labels}} ${value}`);
   };
+  const histogram = (path: readonly string[], labels: string, h: { count: number; sumMs: number; buckets: CounterTree }): void => {
+    const m = `${metricName(path.join('.'))}_seconds`;
+    let f = families.get(m);
+    if (f === undefined) families.set(m, (f = { type: 'histogram', lines: [] }));
+    // Bounds in ascending order; Prometheus' buckets are cumulative.
+    const bounds = Object.entries(h.buckets)
+      .map(([k, n]) => [BUCKET_KEY.exec(k)?.[1], n] as const)
+      .filter((e): e is readonly [string, number] => e[0] !== undefined && typeof e[1] === 'number')
+      .map(([ms, n]) => [Number(ms) / 1000, n] as const)
+      .sort((a, b) => a[0] - b[0]);
+    let cum = 0;
+    for (const [le, n] of bounds) {
+      cum += n;
+      f.lines.push(`${m}_bucket{${labels},le="${le}"} ${cum}`);
+    }
+    f.lines.push(`${m}_bucket{${labels},le="+Inf"} ${h.count}`, `${m}_sum{${labels}} ${h.sumMs / 1000}`, `${m}_count{${labels}} ${h.count}`);
+  };
   const walk = (t: CounterTree, path: string[], labels: string, gauge: boolean, parentKey: string): void => {
     for (const [k, v] of Object.entries(t)) {
       if (typeof v === 'number') {
         add([...path, k], labels, v, gauge || GAUGE_LEAVES.has(k));
+        continue;
+      }
+      if (isHistogram(v)) {
+        histogram([...path, k], labels, v);
         continue;
       }
       if (parentKey === 'filters') walk(v, ['filter'], `${labels},filter="${labelValue(k)}"`, false, k);

@@ -193,7 +193,8 @@ export class BufferFilter implements Filter {
   }
 
   counterTree(): CounterTree {
-    const hold = { count: this.hold.total, ...numericFields({ buckets: this.hold.toJSON().buckets as object }) };
+    // count, sumMs and buckets (le<bound>ms): /metrics exports it as a histogram in seconds (metrics-text.ts).
+    const hold = { count: this.hold.total, sumMs: this.hold.sumMs, ...numericFields({ buckets: this.hold.toJSON().buckets as object }) };
     const e = this.#epochs;
     if (e !== null) return { backlogFrames: e.backlogFrames, backlogBytes: e.backlogBytes, ...numericFields(e.counters), droppedAtShutdown: this.droppedAtShutdown, holdTime: hold };
     const p = this.#plug!;

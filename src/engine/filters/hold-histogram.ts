@@ -9,8 +9,11 @@ export class HoldHistogram {
   readonly counts = new Array<number>(HOLD_BUCKETS_MS.length + 1).fill(0);
   total = 0;
   maxMs = 0;
+  /** Sum of every hold time (a Prometheus histogram's _sum). */
+  sumMs = 0;
 
   add(ms: number): void {
+    this.sumMs += ms;
     let i = 0;
     while (i < HOLD_BUCKETS_MS.length && ms > HOLD_BUCKETS_MS[i]!) i++;
     this.counts[i]!++;
