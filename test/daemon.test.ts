@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { parseCtlArguments } from '../src/cli/cmd-control.ts';
 import { filterString, formatPath, validateConfig } from '../src/cli/run-config.ts';
+import { logSegments } from '../src/io/log-file.ts';
 import { ControlClient } from '../src/control/control-client.ts';
 import { NetrrError } from '../src/errors.ts';
 import { createLogger, readableLine } from '../src/io/logger.ts';
@@ -219,44 +220,74 @@ test('the operator log: JSON lines off a terminal, readable lines on one', async
   assert.equal(readableLine('not json'), 'not json');
 });
 
-test('SIGHUP after logrotate moved a capture: what came before is in the moved file, what came after in a new one at the path, both whole pcapng', async () => {
+test('SIGHUP after logrotate moved a capture, then the reopen command: each part in its own whole pcapng; a recorder\'s log-rotate starts its next segment', async () => {
   const d = tmp.sub();
   const cap = join(d, 'bridge.pcapng');
-  writeFileSync(join(d, 'netrr.json'), JSON.stringify({ control: `unix:${d}/ctl.sock`, instances: [{ name: 'br0', kind: 'bridge', a: `unix:${d}/a.sock,server=on`, b: `unix:${d}/b.sock,server=on`, capture: cap }] }));
+  const log = join(d, 'rec.nlog');
+  writeFileSync(join(d, 'netrr.json'), JSON.stringify({ control: `unix:${d}/ctl.sock`, instances: [
+    { name: 'br0', kind: 'bridge', a: `unix:${d}/a.sock,server=on`, b: `unix:${d}/b.sock,server=on`, capture: cap },
+    { name: 'rec0', kind: 'record', guest: `unix:${d}/g.sock,server=on`, upstream: `unix:${d}/u.sock,server=on`, log },
+  ] }));
   const proc = start(process.execPath, [NETRR_BIN, 'run', join(d, 'netrr.json')]);
   const a = createEndpoint(`unix:${d}/a.sock`, { name: 'a' });
   const b = createEndpoint(`unix:${d}/b.sock`, { name: 'b' });
+  const g = createEndpoint(`unix:${d}/g.sock`, { name: 'g' });
+  const u = createEndpoint(`unix:${d}/u.sock`, { name: 'u' });
   let atB = 0;
+  let atU = 0;
   b.onFrame = () => atB++;
+  u.onFrame = () => atU++;
+  const eps = [a, b, g, u];
   try {
     await waitFor(() => proc.out().includes('"msg":"running"') || proc.child.exitCode !== null, 15_000, 'daemon up');
-    for (const e of [a, b]) await e.start();
-    await Promise.all([a, b].map((e) => e.waitConnected(10_000)));
+    for (const e of eps) await e.start();
+    await Promise.all(eps.map((e) => e.waitConnected(10_000)));
     const send = async (n: number, from: number): Promise<void> => {
       for (let i = 0; i < n; i++) a.send(buildFrame({ proto: 'udp', payload: `frame ${from + i}` }), 0);
       await waitFor(() => atB === from + n, 10_000, 'frames through');
     };
-    await send(10, 0);
     const ctl = await ControlClient.connect(`unix:${d}/ctl.sock`);
     const captured = async (): Promise<number> => ((await ctl.execute('query-status', { instance: 'br0' })) as { capture: { captured: number } }).capture.captured;
-    const deadline = Date.now() + 5000;
-    while ((await captured()) < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const capturedReach = async (n: number): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while ((await captured()) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    await send(10, 0);
+    await capturedReach(10);
     renameSync(cap, `${cap}.1`);
     proc.child.kill('SIGHUP');
     await waitFor(() => proc.out().includes('SIGHUP: files reopened'), 10_000, 'reopened');
     await send(5, 10);
+    await capturedReach(5);
+    // The same through the control socket (no signal needed).
+    renameSync(cap, `${cap}.2`);
+    assert.deepEqual(await ctl.execute('reopen', { instance: 'br0' }), { reopened: ['br0'] });
+    await send(3, 15);
+    // The recorder: 4 frames, an operator's rotation, 2 more.
+    let atUBefore = 0;
+    const through = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) g.send(buildFrame({ proto: 'udp', payload: `logged ${atU + i}` }), 0);
+      await waitFor(() => atU === n + atUBefore, 10_000, 'frames through the recorder');
+    };
+    await through(4);
+    assert.deepEqual(await ctl.execute('log-rotate', { instance: 'rec0' }), { segment: 1, path: `${log}.1`, rotated: true });
+    atUBefore = atU;
+    await through(2);
     ctl.close();
     proc.child.kill('SIGTERM');
     assert.equal(await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c))), 0, proc.out());
-    for (const [file, n] of [[`${cap}.1`, 10], [cap, 5]] as const) {
+    for (const [file, n] of [[`${cap}.1`, 10], [`${cap}.2`, 5], [cap, 3]] as const) {
       const info = await netrr(['pcap', 'info', '--json', file]);
       assert.equal(info.code, 0, info.stderr);
       const j = JSON.parse(info.stdout) as { packets: number; interfaces: { name: string }[] };
       assert.equal(j.packets, n, file);
       assert.deepEqual(j.interfaces.map((i) => i.name), ['a', 'b'], `${file}: the interfaces again`);
     }
+    const v = await netrr(['log', 'verify', log]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+    assert.deepEqual(logSegments(log), [log, `${log}.1`]);
   } finally {
-    for (const e of [a, b]) await e.close();
+    for (const e of eps) await e.close();
     if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
   }
 });

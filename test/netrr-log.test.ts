@@ -78,6 +78,23 @@ test('segments rotate by size; sequence numbers continue across them', async () 
   for (const s of logSegments(p)) assert.ok(readFileSync(s).length <= 100_000 + recordBytes(400) * 2);
 });
 
+test('rotateNow closes the segment with its footer and starts the next at once; an empty segment is kept; every frame reads back in order', async () => {
+  const p = file();
+  const fs = frames(900);
+  const w = await LogWriter.create(p);
+  fs.slice(0, 300).forEach((f, i) => w.append(i % 2, 0, 0, f));
+  assert.deepEqual(w.rotateNow(), { segment: 1, path: `${p}.1`, rotated: true });
+  assert.deepEqual(w.rotateNow(), { segment: 1, path: `${p}.1`, rotated: false }, 'nothing written since: no empty segment');
+  fs.slice(300).forEach((f, i) => w.append((300 + i) % 2, 0, 0, f));
+  assert.equal(w.rotateNow().segment, 2);
+  await w.close();
+  assert.deepEqual(logSegments(p), [p, `${p}.1`, `${p}.2`]);
+  const got = await readAll(p);
+  assert.deepEqual(got.payloads, fs);
+  assert.deepEqual(got.seqs, fs.map((_, i) => i));
+  assert.throws(() => w.rotateNow(), { code: 'ERR_BAD_OPTION' });
+});
+
 test('sync policies: always syncs every group commit; parse errors are coded', async () => {
   const w = await writeLog(file(), frames(10), { sync: parseSyncPolicy('always') });
   assert.ok(w.syncs >= 1);

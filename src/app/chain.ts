@@ -62,6 +62,7 @@ const FILTER_COMMANDS: Record<string, string> = {
   'buffer-release-one': 'sch_plug TCQ_PLUG_RELEASE_ONE: release the previous epoch by count (mode plug)',
   'buffer-release-indefinite': 'sch_plug TCQ_PLUG_RELEASE_INDEFINITE: pass everything through (mode plug)',
   'buffer-limit': 'sch_plug TCQ_PLUG_LIMIT: {"bytes": N} (mode plug)',
+  'log-rotate': 'a record filter closes its log segment (index, footer) and starts the next now: → {"segment", "path", "rotated"} ({"filter"?})',
 };
 
 export class Chain implements App {

@@ -142,6 +142,11 @@ export async function runDaemon(cfg: DaemonConfig, instances: readonly Instance[
       const only = a.instance !== undefined ? pick(a, 'query-events')[0]!.name : null;
       return recent.filter((e) => only === null || e.instance === only);
     });
+    control.register('reopen', 'reopen the files written through a handle, as SIGHUP does: {"instance"?} (all when omitted)', async (a) => {
+      const list = pick(a, 'reopen');
+      await Promise.all(list.map((i) => i.app.reopen?.()));
+      return { reopened: list.map((i) => i.name) };
+    });
     control.register('quit', 'stop every instance cleanly', () => {
       setImmediate(() => void stop());
       return {};

@@ -67,6 +67,10 @@ export async function runService(app: App, opts: ServiceOptions = {}): Promise<n
       setImmediate(() => void stop());
       return {};
     });
+    control.register('reopen', `${name}: reopen the files written through a handle, as SIGHUP does (pcapng captures start over at their paths)`, async () => {
+      await app.reopen?.();
+      return {};
+    });
     for (const [cmd, c] of Object.entries(app.commands)) control.register(cmd, c.help, c.handler);
     await control.listen();
   }

@@ -144,6 +144,19 @@ export class LogWriter {
     return this.#seq;
   }
 
+  /**
+   * Closes the current segment (index and footer) and starts the next now,
+   * as when it fills (an operator's rotation: `log-rotate`). A segment with no
+   * record yet is kept. Returns the segment now written and its path.
+   */
+  rotateNow(): { segment: number; path: string; rotated: boolean } {
+    if (this.error !== null) throw this.error;
+    if (this.#closed) throw new NetrrError('ERR_BAD_OPTION', `log ${this.path} is closed`);
+    const rotated = this.#segRecords > 0;
+    if (rotated) this.#rotate();
+    return { segment: this.#segment, path: segmentPath(this.path, this.#segment), rotated };
+  }
+
   /** Starts the next segment in the buffer (its file is switched to in the write chain). */
   #beginSegment(): void {
     this.#segment++;

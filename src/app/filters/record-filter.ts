@@ -14,7 +14,7 @@
 import { type CounterTree, numericFields } from '../../engine/counter-tree.ts';
 import { DIR_FROM_PORT } from '../../codec/netrr-log.ts';
 import type { NetrrError } from '../../errors.ts';
-import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult, metaDir, metaVnet, packMeta } from '../../engine/filters/filter.ts';
+import { FILTER_CONSUMED, FILTER_PASS, type Filter, type FilterCommand, type FilterContext, type FilterDirection, type FilterQueue, type FilterResult, metaDir, metaVnet, packMeta } from '../../engine/filters/filter.ts';
 import { FrameFifo } from '../../engine/frame-fifo.ts';
 import type { Clock } from '../../io/clock.ts';
 import { LOG_COMMIT_DELAY_MS, LOG_COMMIT_NOW, LogWriter, type SyncPolicy } from '../../io/log-writer.ts';
@@ -48,7 +48,9 @@ export class RecordFilter implements Filter {
   readonly id: string;
   readonly queue: FilterQueue;
   status: boolean;
-  readonly commands = {};
+  readonly commands: Record<string, FilterCommand> = {
+    'log-rotate': () => this.log.rotateNow(),
+  };
   readonly config: RecordConfig;
   readonly log: LogWriter;
   readonly counters = new RecordCounters();
