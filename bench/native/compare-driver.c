@@ -186,10 +186,15 @@ static int latency_main(const char *pri_path, const char *sec_path, const char *
     struct counter cnt = {0};
     double t0 = now_s();
     if (write(pri, r, rec) != (ssize_t)rec || write(sec, r, rec) != (ssize_t)rec) die("write");
+    int probes = 0;
     while (cnt.records == 0) {
       struct pollfd p = {out, POLLIN, 0};
-      if (poll(&p, 1, 2000) <= 0) {
-        if (i < 0 && warm == 0) continue; // the peer may not have accepted yet: the probe pair waits
+      if (poll(&p, 1, warm ? 2000 : 50) <= 0) {
+        // Until the first release, the proxy may not have taken OUT yet and drops what it releases: send the pair again.
+        if (!warm && ++probes < 200) {
+          if (write(pri, r, rec) != (ssize_t)rec || write(sec, r, rec) != (ssize_t)rec) die("write");
+          continue;
+        }
         fprintf(stderr, "compare-driver: no release within 2 s\n");
         return 1;
       }
