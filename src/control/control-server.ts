@@ -8,7 +8,6 @@
 // input gets an error reply; an over-long line closes that client.
 
 import { lstatSync, unlinkSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { NetrrError, fromSystemError, isNetrrError } from '../errors.ts';
 import { parseEndpointSpec } from '../io/endpoint-spec.ts';
@@ -58,7 +57,8 @@ export class ControlServer {
     }
     const server = net.createServer((sock) => this.#onClient(sock));
     this.#server = server;
-    // Create the socket already private: umask covers the window before chmod.
+    // Created private (0600) by the umask in force while it binds. No chmod after: a client may
+    // connect and a fatal error close the socket (removing its file) before a chmod would run.
     const oldMask = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -68,7 +68,6 @@ export class ControlServer {
     } finally {
       process.umask(oldMask);
     }
-    await chmod(this.path, 0o600);
   }
 
   /** Sends an asynchronous event to every client. */
