@@ -31,6 +31,15 @@ export class Connection {
   readonly sport: number;
   readonly dport: number;
   readonly hash: number;
+  /** The addresses as words (ConnKey.srcWords): what matches() compares. */
+  readonly s0: number;
+  readonly s1: number;
+  readonly s2: number;
+  readonly s3: number;
+  readonly d0: number;
+  readonly d1: number;
+  readonly d2: number;
+  readonly d3: number;
   readonly kind: PacketKind;
   readonly primary: ConnectionSide;
   readonly secondary: ConnectionSide;
@@ -57,15 +66,25 @@ export class Connection {
     this.sport = key.sport;
     this.dport = key.dport;
     this.hash = key.hash;
+    const s = key.srcWords;
+    const d = key.dstWords;
+    this.s0 = s[0]!;
+    this.s1 = s[1]!;
+    this.s2 = s[2]!;
+    this.s3 = s[3]!;
+    this.d0 = d[0]!;
+    this.d1 = d[1]!;
+    this.d2 = d[2]!;
+    this.d3 = d[3]!;
     this.kind = key.kind;
     this.serial = serial;
   }
 
   matches(k: ConnKey): boolean {
     if (this.hash !== k.hash || this.family !== k.family || this.proto !== k.proto || this.sport !== k.sport || this.dport !== k.dport) return false;
-    const n = this.family === 6 ? 16 : this.family === 4 ? 4 : 6;
-    for (let i = 0; i < n; i++) if (this.src[i] !== k.src[i] || this.dst[i] !== k.dst[i]) return false;
-    return true;
+    const s = k.srcWords;
+    const d = k.dstWords;
+    return this.s0 === s[0] && this.d0 === d[0] && this.s1 === s[1] && this.d1 === d[1] && this.s2 === s[2] && this.d2 === d[2] && this.s3 === s[3] && this.d3 === d[3];
   }
 
   get busy(): boolean {
