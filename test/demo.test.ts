@@ -62,13 +62,14 @@ test('metrics: names from counter paths, _total on counters, endpoints and filte
   assert.equal(labelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
   const ep = (rx: number): CounterTree => ({ rxFrames: rx, txFrames: 1, txQueuedFrames: 2, port: { sent: 1, backlogFrames: 0 } });
   const text = prometheusText([
-    { name: 'c0', tree: { primary: { in: 3, matched: 2 }, queued: { primary: 1 }, endpoints: { 'primary-in': ep(3) } } },
+    { name: 'c0', tree: { primary: { in: 3, matched: 2 }, queued: { primary: 1 }, store: { slabsInUse: 1 }, endpoints: { 'primary-in': ep(3) } } },
     { name: 'b0', tree: { guest: ep(7), filters: { b: { enqueued: 4, backlogFrames: 1, dropped: { overlimit: 0 }, holdTime: { count: 4, sumMs: 52, buckets: { 'le1ms': 1, 'le10ms': 2, 'le100ms': 1, more: 0 } } } }, bad: Number.NaN } },
   ]);
   assert.equal(text, [
     '# TYPE netrr_primary_in_total counter', 'netrr_primary_in_total{instance="c0"} 3',
     '# TYPE netrr_primary_matched_total counter', 'netrr_primary_matched_total{instance="c0"} 2',
     '# TYPE netrr_queued_primary gauge', 'netrr_queued_primary{instance="c0"} 1',
+    '# TYPE netrr_store_slabs_in_use gauge', 'netrr_store_slabs_in_use{instance="c0"} 1',
     '# TYPE netrr_endpoint_rx_frames_total counter', 'netrr_endpoint_rx_frames_total{instance="c0",endpoint="primary-in"} 3', 'netrr_endpoint_rx_frames_total{instance="b0",endpoint="guest"} 7',
     '# TYPE netrr_endpoint_tx_frames_total counter', 'netrr_endpoint_tx_frames_total{instance="c0",endpoint="primary-in"} 1', 'netrr_endpoint_tx_frames_total{instance="b0",endpoint="guest"} 1',
     '# TYPE netrr_endpoint_tx_queued_frames gauge', 'netrr_endpoint_tx_queued_frames{instance="c0",endpoint="primary-in"} 2', 'netrr_endpoint_tx_queued_frames{instance="b0",endpoint="guest"} 2',

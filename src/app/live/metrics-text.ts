@@ -21,7 +21,7 @@ import type { CounterTree } from '../../engine/counter-tree.ts';
 /** Leaves that go up and down (queue depths, backlogs, what is tracked now): gauges; every other leaf counts up. */
 const GAUGE_LEAVES = new Set(['backlogFrames', 'backlogBytes', 'backlogPeakBytes', 'current', 'txQueuedFrames', 'openEpoch', 'outstanding', 'unflushed', 'windowHeldNow']);
 /** Subtrees whose every leaf is a gauge. */
-const GAUGE_BRANCHES = new Set(['queued']);
+const GAUGE_BRANCHES = new Set(['queued', 'store']);
 
 /** A camelCase or dashed name as snake_case. */
 export function snake(name: string): string {
