@@ -13,9 +13,9 @@ import { compareApp } from './cmd-compare.ts';
 import { recordApp } from './cmd-log.ts';
 import { type DaemonConfig, type InstanceConfig, filterString } from './run-config.ts';
 import { type Instance, type RunnerLog, runApps } from './runner.ts';
+import { type Logger, createLogger } from '../io/logger.ts';
 
 export type { Instance } from './runner.ts';
-import { type Logger, createLogger } from '../io/logger.ts';
 
 
 /** The instance's keys as the single-instance command's options (kebab-case to camelCase, as commander names them). */

@@ -137,32 +137,32 @@ export async function runApps(instances: readonly Instance[], opts: RunnerOption
   let status = 0;
   let ended = false;
   try {
-    for (const i of instances) await i.app.start();
-    if (live !== null) log.info('live page and /metrics', { url: await live.start() });
-    if (single === null) log.info('running', { instances: instances.map((i) => `${i.name} (${i.app.kind})`) });
-    const finished = single?.finished;
-    if (finished !== undefined) {
-      finished.then(
-        (s) => {
-          status = s;
-          ended = true;
-          void stop();
-        },
-        (e: unknown) => single!.onFatal(e as NetrrError),
-      );
+    try {
+      for (const i of instances) await i.app.start();
+      if (live !== null) log.info('live page and /metrics', { url: await live.start() });
+      if (single === null) log.info('running', { instances: instances.map((i) => `${i.name} (${i.app.kind})`) });
+      const finished = single?.finished;
+      if (finished !== undefined) {
+        finished.then(
+          (s) => {
+            status = s;
+            ended = true;
+            void stop();
+          },
+          (e: unknown) => single!.onFatal(e as NetrrError),
+        );
+      }
+    } catch (e) {
+      if (isNetrrError(e)) fatal ??= e;
+      await stop();
+      throw e;
     }
-  } catch (e) {
-    if (isNetrrError(e)) fatal ??= e;
-    await stop();
+    await done;
+  } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGHUP', onHup);
-    throw e;
   }
-  await done;
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
-  process.removeListener('SIGHUP', onHup);
   if (fatal !== null) throw fatal;
   // An app that ends by itself but was stopped first (a signal, quit) did not finish: a status of its own, as a shell gives SIGINT.
   return single?.finished !== undefined && !ended ? EXIT_INTERRUPTED : status;

@@ -28,7 +28,6 @@ export interface OnRead {
 }
 
 export class ArenaReader {
-  readonly policy: ArenaPolicy;
   readonly onread: OnRead;
   /** Segments allocated so far (segmented) — 1 for recycled. */
   segments = 0;
@@ -37,7 +36,6 @@ export class ArenaReader {
   readonly #segmentBytes: number;
 
   constructor(policy: ArenaPolicy, onChunk: (chunk: Uint8Array) => void, segmentBytes = ARENA_SEGMENT_BYTES) {
-    this.policy = policy;
     this.#segmentBytes = segmentBytes;
     this.#segment = this.#newSegment();
     const recycled = policy === 'recycled';

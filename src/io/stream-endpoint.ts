@@ -48,8 +48,6 @@ export interface StreamEndpointOptions {
    * what it keeps. Without it frames may be kept (segmented arena).
    */
   readonly borrowedFrames?: boolean;
-  /** 'data' reads with Node's stream events (the path before the arena; kept for benchmarks). */
-  readonly readPath?: 'onread' | 'data';
 }
 
 export type ReadPath = 'onread' | 'data';
@@ -85,8 +83,7 @@ export class StreamEndpoint implements FrameEndpoint {
   /** How the current socket is read: into our arena, or by 'data' events (tap helper, or the runtime refused). */
   #readPath: ReadPath = 'data';
   readonly #source: SocketSource;
-  readonly #arena: ArenaReader | null;
-  readonly borrowedFrames: boolean;
+  readonly #arena: ArenaReader;
 
   constructor(spec: StreamSpec, options: StreamEndpointOptions = {}) {
     this.spec = spec;
@@ -104,8 +101,7 @@ export class StreamEndpoint implements FrameEndpoint {
       this.onFrame(frame, vnetLen);
     });
     this.#batch = new RecordBatch(options.txVnetHdr ?? spec.vnetHdr);
-    this.borrowedFrames = options.borrowedFrames === true;
-    this.#arena = options.readPath === 'data' ? null : new ArenaReader(this.borrowedFrames ? 'recycled' : 'segmented', (chunk) => this.#onChunk(chunk));
+    this.#arena = new ArenaReader(options.borrowedFrames === true ? 'recycled' : 'segmented', (chunk) => this.#onChunk(chunk));
     this.#source = socketSource(
       spec,
       {
@@ -118,7 +114,7 @@ export class StreamEndpoint implements FrameEndpoint {
           this.counters.txDrops.tapRefused++;
         },
       },
-      { socketMode: options.socketMode, onread: this.#arena?.onread },
+      { socketMode: options.socketMode, onread: this.#arena.onread },
     );
   }
 

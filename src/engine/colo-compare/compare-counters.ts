@@ -5,6 +5,9 @@
 
 import { CHECKPOINT_CAUSES, type CheckpointCause } from './compare-config.ts';
 
+/** The reasons a frame leaves by, in SideCounters' order (for the primary: why it was released). */
+export const LEAVE_REASONS = ['matched', 'unsupported', 'noPayload', 'alreadyCompared', 'flushed', 'evicted', 'failover', 'bypassed'] as const;
+
 /**
  * Where one side's frames went. For the primary, the reasons from `matched`
  * to `bypassed` are releases; for the secondary they are the same events, its
@@ -37,16 +40,11 @@ export class SideCounters {
 
   /** Frames that left by a reason other than a drop (for the primary: released). */
   left(): number {
-    return this.matched + this.unsupported + this.noPayload + this.alreadyCompared + this.flushed + this.evicted + this.failover + this.bypassed;
-  }
-
-  dropped(): number {
-    return this.queueFull + this.memory + this.badFragment;
+    let n = 0;
+    for (const r of LEAVE_REASONS) n += this[r];
+    return n;
   }
 }
-
-/** The reasons a frame leaves by, in SideCounters' order (for the primary: why it was released). */
-export const LEAVE_REASONS = ['matched', 'unsupported', 'noPayload', 'alreadyCompared', 'flushed', 'evicted', 'failover', 'bypassed'] as const;
 
 /** The leave reasons of one side as a plain record (summaries, status). */
 export function leaveReasons(c: SideCounters): Record<(typeof LEAVE_REASONS)[number], number> {

@@ -28,7 +28,6 @@ import { PacketStore, STORE_SLAB_BYTES, STORE_SPARSE_FRACTION } from './packet-s
 import { compareTcp, seqAfter } from './tcp-compare.ts';
 
 export * from './compare-config.ts';
-export { CompareCounters, LEAVE_REASONS, SideCounters, leaveReasons } from './compare-counters.ts';
 
 export class CompareEngine implements CompareCore {
   readonly config: CompareConfig;
@@ -119,14 +118,16 @@ export class CompareEngine implements CompareCore {
     }
     const frames = parts === null ? 1 : parts.length;
     if (kind === KIND_UNSUPPORTED) {
-      this.#pass(side, frame, vnetHdrLen, parts, 'unsupported');
+      side.emit(frame, vnetHdrLen, parts);
+      c.unsupported += frames;
       return;
     }
     if (!this.qemuMode && this.config.bypass.length > 0) {
       const rule = matchBypass(this.config.bypass, this.#key);
       if (rule !== null) {
         rule.hits++;
-        this.#pass(side, frame, vnetHdrLen, parts, 'bypassed');
+        side.emit(frame, vnetHdrLen, parts);
+        c.bypassed += frames;
         return;
       }
     }
@@ -153,17 +154,6 @@ export class CompareEngine implements CompareCore {
    */
   #compactAboveBytes(): number {
     return this.#queuedBytes / STORE_SPARSE_FRACTION + 4 * STORE_SLAB_BYTES;
-  }
-
-  /** A frame that leaves uncompared, never queued. */
-  #pass(side: CompareSide, frame: Uint8Array, vnetHdrLen: number, parts: Buffer[] | null, reason: LeaveReason): void {
-    if (parts === null) {
-      side.emit(frame, vnetHdrLen);
-      side.counters[reason]++;
-      return;
-    }
-    for (const f of parts) side.emit(f, vnetHdrLen);
-    side.counters[reason] += parts.length;
   }
 
   /** Queue-size and memory bounds; counts and reports a refusal. */

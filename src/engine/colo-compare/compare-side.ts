@@ -34,8 +34,12 @@ export class CompareSide {
     this.#emit = emit;
   }
 
-  emit(frame: Uint8Array, vnetHdrLen: number): void {
-    this.#emit?.(frame, vnetHdrLen);
+  /** Emits a frame, or the original fragments it was reassembled from when `parts` is set. */
+  emit(frame: Uint8Array, vnetHdrLen: number, parts: readonly Buffer[] | null = null): void {
+    const emit = this.#emit;
+    if (emit === null) return;
+    if (parts === null) emit(frame, vnetHdrLen);
+    else for (const f of parts) emit(f, vnetHdrLen);
   }
 
   /** This side's half of a connection. */
@@ -43,13 +47,10 @@ export class CompareSide {
     return this.name === 'primary' ? conn.primary : conn.secondary;
   }
 
-  /** Emits a packet's frames: its original fragments if it was reassembled. */
+  /** Emits a packet's frames (no view is made for a side whose frames go nowhere, or for a reassembled packet). */
   emitPacket(p: ComparePacket): void {
-    const emit = this.#emit;
-    if (emit === null) return;
-    const parts = p.parts;
-    if (parts === null) emit(p.buf.subarray(p.off, p.off + p.len), p.vnetHdrLen);
-    else for (const f of parts) emit(f, p.vnetHdrLen);
+    if (this.#emit === null) return;
+    this.emit(p.parts === null ? p.buf.subarray(p.off, p.off + p.len) : p.buf, p.vnetHdrLen, p.parts);
   }
 }
 

@@ -53,10 +53,7 @@ export class PacketStore {
   keep(p: ComparePacket): void {
     const len = p.len;
     if (len > STORE_MAX_SLAB_FRAME_BYTES) {
-      const own = Buffer.allocUnsafeSlow(len);
-      own.set(p.buf.subarray(p.off, p.off + len));
-      p.buf = own;
-      p.off = 0;
+      ownBuffer(p);
       p.borrowed = false;
       return;
     }
@@ -89,11 +86,8 @@ export class PacketStore {
   copyOutIfSparse(p: ComparePacket): boolean {
     const slab = p.slab;
     if (slab === null || slab === this.#current || slab.liveBytes >= STORE_SLAB_BYTES * STORE_SPARSE_FRACTION) return false;
-    const own = Buffer.allocUnsafeSlow(p.len);
-    own.set(p.buf.subarray(p.off, p.off + p.len));
+    ownBuffer(p);
     this.#unref(slab, p.len);
-    p.buf = own;
-    p.off = 0;
     p.slab = null;
     return true;
   }
@@ -135,3 +129,11 @@ export class PacketStore {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Moves a packet's bytes into a buffer of their own. */
+function ownBuffer(p: ComparePacket): void {
+  const own = Buffer.allocUnsafeSlow(p.len);
+  own.set(p.buf.subarray(p.off, p.off + p.len));
+  p.buf = own;
+  p.off = 0;
+}
